@@ -1,0 +1,145 @@
+"""Evaluate a window against a reference profile. Pure: no I/O, inputs are never mutated."""
+
+from __future__ import annotations
+
+import time
+
+from drift.columns import ColumnData, ColumnType
+from drift.config import DriftConfig
+from drift.reference import ColumnProfile, ReferenceProfile
+from drift.report import ColumnDrift, ColumnStatus, DriftReport
+from drift.stattests import METHODS, Method, default_method
+from drift.window import WindowSnapshot
+
+
+def choose_method(
+    column: ColumnProfile, current: ColumnData, options: DriftConfig
+) -> tuple[Method, float]:
+    """Method and threshold for one column, with evidently's precedence:
+    per column > per column type > all columns > default (threshold: the method's default)."""
+    per_column = options.columns.get(column.name)
+    per_type = (
+        options.numerical if column.column_type is ColumnType.NUMERICAL else options.categorical
+    )
+    name = (per_column.method if per_column else None) or per_type.method or options.method
+    method = (
+        METHODS[name]
+        if name is not None
+        else default_method(column.data, current, column.column_type)
+    )
+    threshold = (
+        (per_column.threshold if per_column else None)
+        or per_type.threshold
+        or options.threshold
+        or method.default_threshold
+    )
+    return method, threshold
+
+
+def column_drift(column: ColumnProfile, current: ColumnData, options: DriftConfig) -> ColumnDrift:
+    missing_share = current.n_missing / current.n_total if current.n_total else 0.0
+    if column.data.n == 0 or current.n == 0:
+        per_column = options.columns.get(column.name)
+        name = (per_column.method if per_column else None) or options.method or ""
+        threshold = (per_column.threshold if per_column else None) or options.threshold or 0.0
+        return ColumnDrift(
+            column=column.name,
+            column_type=column.column_type,
+            method=name,
+            score=None,
+            threshold=threshold,
+            drifted=False,
+            status=ColumnStatus.INSUFFICIENT_DATA,
+            current_count=current.n,
+            current_missing_share=missing_share,
+            reference_missing_share=column.missing_share,
+        )
+    method, threshold = choose_method(column, current, options)
+    if column.column_type not in method.column_types:
+        raise ValueError(
+            f"method {method.name} does not apply to {column.column_type} column {column.name!r}"
+        )
+    score = method.score(column.data, current, column.column_type)
+    return ColumnDrift(
+        column=column.name,
+        column_type=column.column_type,
+        method=method.name,
+        score=score,
+        threshold=threshold,
+        drifted=method.drifted(score, threshold),
+        status=ColumnStatus.OK,
+        current_count=current.n,
+        current_missing_share=missing_share,
+        reference_missing_share=column.missing_share,
+    )
+
+
+def evaluate(
+    model: str,
+    profile: ReferenceProfile,
+    window: WindowSnapshot,
+    options: DriftConfig,
+    window_size: int,
+    now: float | None = None,
+) -> DriftReport:
+    started = time.perf_counter()
+    features = tuple(
+        column_drift(col, window.columns[col.name], options) for col in profile.features
+    )
+    pred_profile = profile.prediction
+    prediction = (
+        None
+        if pred_profile is None
+        else column_drift(pred_profile, window.columns[pred_profile.name], options)
+    )
+    evaluated = [c for c in features if c.status is ColumnStatus.OK]
+    return DriftReport(
+        model=model,
+        evaluated_at=time.time() if now is None else now,
+        evaluation_seconds=time.perf_counter() - started,
+        window_samples=window.samples,
+        window_size=window_size,
+        samples_seen=window.total_seen,
+        reference_rows=profile.rows,
+        reference_source=profile.source,
+        columns=features,
+        prediction=prediction,
+        share_threshold=options.share_threshold,
+        drifted_columns=sum(c.drifted for c in evaluated),
+        evaluated_columns=len(evaluated),
+    )
+
+
+def check_options(
+    model: str, profile: ReferenceProfile, options: DriftConfig
+) -> list[tuple[str, str]]:
+    """Config problems only visible once the reference is known (unknown column, wrong type)."""
+    problems: list[tuple[str, str]] = []
+    base = f"models.{model}.drift"
+    for name, choice in options.columns.items():
+        if name not in profile.columns:
+            problems.append((f"{base}.columns.{name}", "not a monitored column of the reference"))
+            continue
+        col_type = profile.columns[name].column_type
+        if choice.method and col_type not in METHODS[choice.method].column_types:
+            problems.append(
+                (
+                    f"{base}.columns.{name}.method",
+                    f"{choice.method} does not apply to {col_type} columns",
+                )
+            )
+    for kind, choice in (
+        (ColumnType.NUMERICAL, options.numerical),
+        (ColumnType.CATEGORICAL, options.categorical),
+    ):
+        if choice.method and kind not in METHODS[choice.method].column_types:
+            problems.append(
+                (f"{base}.{kind}.method", f"{choice.method} does not apply to {kind} columns")
+            )
+    if options.method:
+        kinds = {c.column_type for c in profile.columns.values()}
+        for kind in kinds - METHODS[options.method].column_types:
+            problems.append(
+                (f"{base}.method", f"{options.method} does not apply to {kind} columns")
+            )
+    return problems

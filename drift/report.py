@@ -1,0 +1,100 @@
+"""Typed drift results. ``to_dict`` gives the JSON of ``GET /v1/models/{model}/drift``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from drift.columns import ColumnType
+
+
+class ColumnStatus(StrEnum):
+    OK = "ok"
+    INSUFFICIENT_DATA = "insufficient_data"
+
+
+@dataclass(frozen=True)
+class ColumnDrift:
+    column: str
+    column_type: ColumnType
+    method: str
+    score: float | None
+    threshold: float
+    drifted: bool
+    status: ColumnStatus
+    current_count: int
+    current_missing_share: float
+    reference_missing_share: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "type": self.column_type.value,
+            "method": self.method,
+            "score": self.score,
+            "threshold": self.threshold,
+            "drifted": self.drifted,
+            "status": self.status.value,
+            "current_count": self.current_count,
+            "current_missing_share": self.current_missing_share,
+            "reference_missing_share": self.reference_missing_share,
+        }
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    model: str
+    evaluated_at: float
+    evaluation_seconds: float
+    window_samples: int
+    window_size: int
+    samples_seen: int
+    reference_rows: int
+    reference_source: str
+    columns: tuple[ColumnDrift, ...]
+    prediction: ColumnDrift | None
+    share_threshold: float
+    drifted_columns: int
+    evaluated_columns: int
+
+    @property
+    def drift_share(self) -> float:
+        """Share of drifted feature columns among those that had enough data."""
+        return self.drifted_columns / self.evaluated_columns if self.evaluated_columns else 0.0
+
+    @property
+    def dataset_drift(self) -> bool:
+        return self.evaluated_columns > 0 and self.drift_share >= self.share_threshold
+
+    def column(self, name: str) -> ColumnDrift:
+        for col in self.columns:
+            if col.column == name:
+                return col
+        if self.prediction is not None and self.prediction.column == name:
+            return self.prediction
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "evaluated_at": datetime.fromtimestamp(self.evaluated_at, UTC).isoformat(),
+            "evaluation_seconds": self.evaluation_seconds,
+            "window": {
+                "samples": self.window_samples,
+                "size": self.window_size,
+                "samples_seen": self.samples_seen,
+            },
+            "reference": {"rows": self.reference_rows, "source": self.reference_source},
+            "dataset": {
+                "drift_share": self.drift_share,
+                "drifted_columns": self.drifted_columns,
+                "evaluated_columns": self.evaluated_columns,
+                "columns": len(self.columns),
+                "share_threshold": self.share_threshold,
+                "drifted": self.dataset_drift,
+            },
+            "columns": {col.column: col.to_dict() for col in self.columns},
+            "prediction": None if self.prediction is None else self.prediction.to_dict(),
+        }

@@ -1,0 +1,1 @@
+"""The HTTP service around the drift core: ingestion, background evaluation, metrics."""

@@ -1,0 +1,155 @@
+"""FastAPI routes. Thin: parse, call the service, map errors to HTTP in one handler."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from drift.config import Settings
+from drift.errors import DriftError, InvalidRequest, NotReady, UnknownModel
+from drift.service.service import DriftService
+
+
+def get_service(request: Request) -> DriftService:
+    service: DriftService = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[DriftService, Depends(get_service)]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the body, refusing (413) anything over ``limit`` bytes without buffering it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise InvalidRequest(
+            413, "body_too_large", "(body)", f"{declared} bytes exceed the limit {limit}"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InvalidRequest(
+                413, "body_too_large", "(body)", f"body exceeds the limit {limit} bytes"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(status: int, error: str, **fields: Any) -> JSONResponse:
+    return JSONResponse({"error": error, **fields}, status_code=status)
+
+
+def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
+    """Build the app around a service; the lifespan starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            service.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                service.stop()
+
+    app = FastAPI(title="drift-sidecar", lifespan=lifespan)
+    app.state.service = service
+
+    @app.exception_handler(DriftError)
+    async def drift_error(request: Request, exc: DriftError) -> JSONResponse:
+        if isinstance(exc, UnknownModel):
+            return _error(404, "unknown_model", detail=str(exc), model=exc.model)
+        if isinstance(exc, InvalidRequest):
+            return _error(exc.status, exc.reason, field=exc.field, detail=exc.detail)
+        if isinstance(exc, NotReady):
+            return JSONResponse(
+                {"error": "not_ready", "model": exc.model, "detail": exc.detail},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        return _error(500, "internal", detail=str(exc))
+
+    @app.post("/v1/models/{model}/samples")
+    async def post_samples(model: str, request: Request, svc: ServiceDep) -> JSONResponse:
+        svc.monitor(model)  # 404 before reading a body for a model that does not exist
+        try:
+            body = await read_body(request, svc.settings.server.max_body_bytes)
+            try:
+                payload = json.loads(body)
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InvalidRequest(
+                    400, "invalid_json", "(body)", f"not valid JSON: {exc}"
+                ) from None
+            result = svc.ingest(model, payload)
+        except InvalidRequest as exc:
+            svc.metrics.requests_rejected.labels(exc.reason).inc()
+            raise
+        if result.rejections:
+            return JSONResponse(
+                {
+                    "accepted": result.accepted,
+                    "rejected": [r.to_dict() for r in result.rejections],
+                },
+                status_code=422,
+            )
+        return JSONResponse({"accepted": result.accepted, "rejected": []})
+
+    @app.get("/v1/models")
+    async def list_models(svc: ServiceDep) -> dict[str, Any]:
+        return {
+            "models": {
+                v.model: {
+                    "reference_loaded": v.reference_loaded,
+                    "reference_rows": v.reference_rows,
+                    "window_samples": v.window_samples,
+                    "window_size": v.window_size,
+                    "dataset_drift": None if v.report is None else v.report.dataset_drift,
+                }
+                for v in svc.views()
+            }
+        }
+
+    @app.get("/v1/models/{model}/drift")
+    async def get_drift(model: str, svc: ServiceDep) -> JSONResponse:
+        monitor = svc.monitor(model)
+        report = monitor.latest
+        if report is None:
+            needed = monitor.config.window.first_evaluation_after
+            return _error(
+                404,
+                "no_result",
+                model=model,
+                detail=f"no evaluation yet: the window has {monitor.window_samples} samples, "
+                f"the first evaluation runs at {needed}",
+            )
+        return JSONResponse(report.to_dict())
+
+    @app.get("/metrics")
+    async def metrics(svc: ServiceDep) -> Response:
+        return Response(generate_latest(svc.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(svc: ServiceDep) -> JSONResponse:
+        ready, detail = svc.readiness()
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "models": detail},
+            status_code=200 if ready else 503,
+        )
+
+    return app
+
+
+def app_from_settings(settings: Settings) -> FastAPI:
+    return create_app(DriftService(settings))

@@ -1,0 +1,104 @@
+"""Per-model state owned by the service: reference profile, window, latest result."""
+
+from __future__ import annotations
+
+import threading
+from enum import StrEnum
+
+from drift.config import ModelConfig
+from drift.engine import evaluate
+from drift.reference import ReferenceProfile
+from drift.report import DriftReport
+from drift.samples import Batch, SampleSchema
+from drift.window import CountWindow, summarize
+
+
+class ReferenceState(StrEnum):
+    LOADING = "loading"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ModelMonitor:
+    """Thread-safe: ingestion (request threads) and evaluation (the evaluator) share it.
+
+    The lock is held only to append to the window or to copy it; statistics run outside it.
+    """
+
+    def __init__(self, name: str, config: ModelConfig) -> None:
+        self.name = name
+        self.config = config
+        self.state = ReferenceState.LOADING
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._profile: ReferenceProfile | None = None
+        self._schema: SampleSchema | None = None
+        self._window: CountWindow | None = None
+        self._since_eval = 0
+        self._latest: DriftReport | None = None
+
+    @property
+    def profile(self) -> ReferenceProfile | None:
+        return self._profile
+
+    @property
+    def schema(self) -> SampleSchema | None:
+        return self._schema
+
+    @property
+    def latest(self) -> DriftReport | None:
+        return self._latest
+
+    @property
+    def window_samples(self) -> int:
+        window = self._window
+        return 0 if window is None else len(window)
+
+    def install_reference(self, profile: ReferenceProfile) -> None:
+        """Swap in a reference; the window is kept when the column types are unchanged."""
+        with self._lock:
+            if self._window is None or dict(self._window.column_types) != profile.column_types:
+                self._window = CountWindow(profile.column_types, self.config.window.size)
+                self._since_eval = 0
+            self._profile = profile
+            self._schema = profile.sample_schema()
+            self.state = ReferenceState.READY
+            self.error = None
+
+    def mark_failed(self, error: str) -> None:
+        with self._lock:
+            if self._profile is None:
+                self.state = ReferenceState.FAILED
+            self.error = error
+
+    def ingest(self, batch: Batch) -> bool:
+        """Append accepted samples; True when an evaluation is due."""
+        n = len(batch)
+        with self._lock:
+            window = self._window
+            if window is None:
+                raise RuntimeError(f"model {self.name!r} has no window yet")
+            window.append(batch.columns, n)
+            self._since_eval += n
+            return self._due(window)
+
+    def _due(self, window: CountWindow) -> bool:
+        cfg = self.config.window
+        if len(window) < cfg.first_evaluation_after:
+            return False
+        return self._latest is None or self._since_eval >= cfg.step
+
+    def evaluate(self) -> DriftReport | None:
+        """Evaluate the current window (called by the evaluator thread)."""
+        with self._lock:
+            window, profile = self._window, self._profile
+            if window is None or profile is None or len(window) == 0:
+                return None
+            raw = window.raw()
+            samples, total_seen = len(window), window.total_seen
+            types = dict(window.column_types)
+            self._since_eval = 0
+        snapshot = summarize(raw, types, samples, total_seen)
+        report = evaluate(self.name, profile, snapshot, self.config.drift, self.config.window.size)
+        self._latest = report
+        return report

@@ -1,0 +1,1 @@
+"""Adapters between the drift core and the outside world (files, Prometheus, ...)."""
