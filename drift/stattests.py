@@ -93,7 +93,9 @@ def chisquare(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> floa
     """Pearson chi-square p-value of current counts against reference counts scaled to n_cur."""
     _, r, c = _union_counts(ref, cur)
     k_norm = cur.n / ref.n
-    return float(stats.chisquare(c, r * k_norm)[1])
+    # a category unseen in the reference has expected count 0: statistic inf, p-value 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(stats.chisquare(c, r * k_norm)[1])
 
 
 def z(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:

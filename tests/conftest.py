@@ -1,0 +1,94 @@
+"""Shared fixtures for the unit and API tests.
+
+Integration tests (real Prometheus, real service process) live in ``tests/integration`` with
+their own conftest; see ``tests/integration/README.md`` for how each component starts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from drift.config import Settings, settings_from_mapping
+from drift.service.app import create_app
+from drift.service.service import DriftService
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def reference_frame(rows: int = 800, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, rows).round(),
+            "income": rng.lognormal(10, 0.5, rows),
+            "city": rng.choice(["berlin", "paris", "rome"], rows),
+            "score": rng.random(rows),
+        }
+    )
+
+
+@pytest.fixture
+def reference_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "reference.csv"
+    reference_frame().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def settings(reference_csv: Path) -> Settings:
+    return settings_from_mapping(
+        {
+            "server": {"max_body_bytes": 200_000, "max_samples_per_request": 1000},
+            "models": {
+                "credit-scoring": {
+                    "reference": {"path": str(reference_csv)},
+                    "columns": {
+                        "numerical": ["age", "income"],
+                        "categorical": ["city"],
+                        "prediction": "score",
+                        "id": "request_id",
+                    },
+                    "window": {"size": 200, "step": 50},
+                    "drift": {"share_threshold": 0.5},
+                }
+            },
+        }
+    )
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[DriftService]:
+    svc = DriftService(settings)
+    svc.start(load_in_background=False)
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+@pytest.fixture
+def client(service: DriftService) -> Iterator[TestClient]:
+    with TestClient(create_app(service, manage_lifecycle=False)) as test_client:
+        yield test_client
+
+
+def sample(
+    age: float = 40.0, income: float = 20000.0, city: str = "paris", score: float = 0.5
+) -> dict[str, object]:
+    return {"features": {"age": age, "income": income, "city": city}, "prediction": score}
