@@ -38,6 +38,9 @@ class ReferenceConfig(_Strict):
     format: Literal["auto", "csv", "parquet"] = Field(
         "auto", description="file format; 'auto' decides by the file extension"
     )
+    retry_seconds: float = Field(
+        30.0, gt=0, description="retry a failed load after this many seconds"
+    )
 
 
 class ColumnsConfig(_Strict):

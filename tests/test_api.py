@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from drift.config import Settings, settings_from_mapping
 from drift.service.app import create_app
 from drift.service.service import DriftService
-from tests.conftest import sample, wait_until
+from tests.conftest import reference_frame, sample, wait_until
 
 URL = "/v1/models/credit-scoring/samples"
 
@@ -272,5 +272,26 @@ def test_missing_reference_is_not_ready_and_ingestion_503(tmp_path: Path) -> Non
                 "drift_reference_load_failures_total", {"model": "m"}
             )
             assert failures == 1
+    finally:
+        service.stop()
+
+
+def test_a_failed_reference_load_is_retried(tmp_path: Path) -> None:
+    path = tmp_path / "late.csv"
+    settings = settings_from_mapping(
+        {"models": {"m": {"reference": {"path": str(path), "retry_seconds": 0.05}}}}
+    )
+    service = DriftService(settings)
+    service.start()
+    try:
+        wait_until(lambda: service.monitors["m"].error is not None, what="first failed load")
+        assert service.readiness()[0] is False
+        reference_frame().to_csv(path, index=False)  # the file appears after start
+        wait_until(lambda: service.readiness()[0], what="reference loaded on retry")
+        failures = service.registry.get_sample_value(
+            "drift_reference_load_failures_total", {"model": "m"}
+        )
+        assert failures is not None
+        assert failures >= 1
     finally:
         service.stop()

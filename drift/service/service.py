@@ -91,6 +91,7 @@ class DriftService:
         self.registry.register(DriftCollector(self.views))
         self.evaluator = Evaluator(self._evaluate)
         self._loader: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.started_at = time.time()
 
     # lifecycle -------------------------------------------------------------------------------
@@ -98,26 +99,53 @@ class DriftService:
         self.evaluator.start()
         if load_in_background:
             self._loader = threading.Thread(
-                target=self.load_references, name="drift-loader", daemon=True
+                target=self._load_until_done, name="drift-loader", daemon=True
             )
             self._loader.start()
         else:
             self.load_references()
 
     def stop(self) -> None:
+        self._stopping.set()
         self.evaluator.stop()
+        if self._loader is not None:
+            self._loader.join(timeout=5)
 
-    def load_references(self) -> None:
-        for name, monitor in self.monitors.items():
+    def _load_until_done(self) -> None:
+        """Load every reference; retry failed ones every ``reference.retry_seconds``."""
+        pending = set(self.monitors)
+        next_try = dict.fromkeys(pending, 0.0)
+        while pending and not self._stopping.is_set():
+            now = time.monotonic()
+            due = {name for name in pending if next_try[name] <= now}
+            loaded = self.load_references(sorted(due))
+            pending -= loaded
+            for name in due - loaded:
+                next_try[name] = now + self.monitors[name].config.reference.retry_seconds
+            if pending:
+                wake = min(next_try[name] for name in pending)
+                self._stopping.wait(max(0.0, wake - time.monotonic()))
+
+    def load_references(self, names: list[str] | None = None) -> set[str]:
+        """Load the named references (default: all); returns the names that loaded."""
+        loaded: set[str] = set()
+        for name in names if names is not None else list(self.monitors):
+            monitor = self.monitors[name]
             started = time.perf_counter()
             try:
                 profile = load_profile(name, monitor.config)
             except DriftError as exc:
                 self.metrics.reference_load_failures.labels(name).inc()
                 monitor.mark_failed(str(exc))
-                log.error("model %s: cannot load reference: %s", name, exc)
+                log.error(
+                    "model %s: cannot load reference (retry in %ss): %s",
+                    name,
+                    monitor.config.reference.retry_seconds,
+                    exc,
+                )
                 continue
             monitor.install_reference(profile)
+            loaded.add(name)
             log.info(
                 "model %s: reference %s loaded (%d rows, %d columns) in %.2fs",
                 name,
@@ -126,6 +154,7 @@ class DriftService:
                 len(profile.columns),
                 time.perf_counter() - started,
             )
+        return loaded
 
     # requests --------------------------------------------------------------------------------
     def monitor(self, model: str) -> ModelMonitor:
