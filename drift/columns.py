@@ -85,18 +85,26 @@ class CategoricalData:
 
     counts: dict[str, int]
     n_missing: int
+    #: every non-missing raw value was a number (not a string or bool): categories sort
+    #: numerically, as the raw values would in evidently
+    numeric: bool = False
 
     @classmethod
     def from_raw(cls, raw: npt.ArrayLike) -> CategoricalData:
         counts: dict[str, int] = {}
         missing = 0
+        numeric = True
         for value in np.asarray(raw, dtype=object).ravel():
             key = canonical_category(value)
             if key is None:
                 missing += 1
-            else:
-                counts[key] = counts.get(key, 0) + 1
-        return cls(counts=counts, n_missing=missing)
+                continue
+            counts[key] = counts.get(key, 0) + 1
+            if numeric and (
+                isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number)
+            ):
+                numeric = False
+        return cls(counts=counts, n_missing=missing, numeric=numeric and bool(counts))
 
     @property
     def n(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from drift.columns import ColumnData, ColumnType
@@ -12,40 +13,49 @@ from drift.stattests import METHODS, Method, default_method
 from drift.window import WindowSnapshot
 
 
-def choose_method(
-    column: ColumnProfile, current: ColumnData, options: DriftConfig
-) -> tuple[Method, float]:
-    """Method and threshold for one column, with evidently's precedence:
-    per column > per column type > all columns > default (threshold: the method's default)."""
+def configured_choice(
+    column: ColumnProfile, options: DriftConfig
+) -> tuple[str | None, float | None]:
+    """The method and threshold the config sets for a column, with evidently's precedence:
+    per column > per column type > all columns (None where nothing is configured)."""
     per_column = options.columns.get(column.name)
     per_type = (
         options.numerical if column.column_type is ColumnType.NUMERICAL else options.categorical
     )
     name = (per_column.method if per_column else None) or per_type.method or options.method
-    method = (
-        METHODS[name]
-        if name is not None
-        else default_method(column.data, current, column.column_type)
-    )
     threshold = (
-        (per_column.threshold if per_column else None)
-        or per_type.threshold
-        or options.threshold
-        or method.default_threshold
+        (per_column.threshold if per_column else None) or per_type.threshold or options.threshold
     )
-    return method, threshold
+    return name, threshold
+
+
+def choose_method(
+    column: ColumnProfile, current: ColumnData, options: DriftConfig
+) -> tuple[Method, float]:
+    """Method and threshold for one column: the configured ones, else evidently's default choice
+    and the method's default threshold."""
+    name, threshold = configured_choice(column, options)
+    if name is not None:
+        method = METHODS[name]
+        if column.column_type not in method.column_types:
+            raise ValueError(
+                f"method {name} does not apply to {column.column_type} column {column.name!r}"
+            )
+    else:
+        method = default_method(column.data, current, column.column_type)
+    return method, threshold if threshold is not None else method.default_threshold
 
 
 def column_drift(column: ColumnProfile, current: ColumnData, options: DriftConfig) -> ColumnDrift:
     missing_share = current.n_missing / current.n_total if current.n_total else 0.0
     if column.data.n == 0 or current.n == 0:
-        per_column = options.columns.get(column.name)
-        name = (per_column.method if per_column else None) or options.method or ""
-        threshold = (per_column.threshold if per_column else None) or options.threshold or 0.0
+        name, threshold = configured_choice(column, options)
+        if threshold is None:
+            threshold = METHODS[name].default_threshold if name is not None else math.nan
         return ColumnDrift(
             column=column.name,
             column_type=column.column_type,
-            method=name,
+            method=name or "",
             score=None,
             threshold=threshold,
             drifted=False,
@@ -55,10 +65,6 @@ def column_drift(column: ColumnProfile, current: ColumnData, options: DriftConfi
             reference_missing_share=column.missing_share,
         )
     method, threshold = choose_method(column, current, options)
-    if column.column_type not in method.column_types:
-        raise ValueError(
-            f"method {method.name} does not apply to {column.column_type} column {column.name!r}"
-        )
     score = method.score(column.data, current, column.column_type)
     return ColumnDrift(
         column=column.name,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from drift.columns import ColumnType
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN: an undefined score (e.g. chi-square with one category) becomes null."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 class ColumnStatus(StrEnum):
@@ -33,8 +39,8 @@ class ColumnDrift:
             "column": self.column,
             "type": self.column_type.value,
             "method": self.method,
-            "score": self.score,
-            "threshold": self.threshold,
+            "score": _finite(self.score),
+            "threshold": _finite(self.threshold),
             "drifted": self.drifted,
             "status": self.status.value,
             "current_count": self.current_count,

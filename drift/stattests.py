@@ -12,6 +12,7 @@ choice) of evidently 0.7.23.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -61,25 +62,39 @@ def _values(data: ColumnData) -> np.ndarray:
     return data.values
 
 
-def _sort_keys(keys: set[Any]) -> list[Any]:
-    """Sort categories the way pandas values would sort: numerically when they are numbers."""
-    try:
-        return sorted(keys, key=float)
-    except (TypeError, ValueError):
-        return sorted(keys, key=str)
+def _sort_keys(keys: set[Any], reference: ColumnData) -> list[Any]:
+    """Sort categories as evidently sorts the raw values: numbers numerically, strings as
+    strings. Numeric-ness is the reference's (the window holds canonical strings)."""
+    if isinstance(reference, NumericData):
+        return sorted(keys)
+    if reference.numeric:
+        try:
+            return sorted(keys, key=float)
+        except ValueError:
+            pass  # a window value that is not a number: fall back to string order
+    return sorted(keys, key=str)
 
 
 def _union_counts(ref: ColumnData, cur: ColumnData) -> tuple[list[Any], np.ndarray, np.ndarray]:
     ref_counts, cur_counts = ref.value_counts(), cur.value_counts()
-    keys = _sort_keys(set(ref_counts) | set(cur_counts))
+    keys = _sort_keys(set(ref_counts) | set(cur_counts), ref)
     r = np.array([ref_counts.get(k, 0) for k in keys], dtype=np.float64)
     c = np.array([cur_counts.get(k, 0) for k in keys], dtype=np.float64)
     return keys, r, c
 
 
 def ks(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
-    """Two-sample Kolmogorov-Smirnov p-value (scipy ``ks_2samp``, default exact/asymp choice)."""
-    return float(stats.ks_2samp(_values(ref), _values(cur))[1])
+    """Two-sample Kolmogorov-Smirnov p-value (scipy ``ks_2samp``, default exact/asymp choice).
+
+    With heavy ties scipy's exact computation can fail and it falls back to the asymptotic
+    p-value with a RuntimeWarning, as in evidently; the value is kept, the warning is not.
+    (``catch_warnings`` is process-wide; the service evaluates in a single thread.)
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="ks_2samp: Exact calculation unsuccessful", category=RuntimeWarning
+        )
+        return float(stats.ks_2samp(_values(ref), _values(cur))[1])
 
 
 def wasserstein(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
@@ -103,7 +118,7 @@ def z(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
     ref_counts, cur_counts = ref.value_counts(), cur.value_counts()
     if len(ref_counts) == 1 and len(cur_counts) == 1 and set(ref_counts) == set(cur_counts):
         return 1.0
-    first = _sort_keys(set(ref_counts) | set(cur_counts))[0]
+    first = _sort_keys(set(ref_counts) | set(cur_counts), ref)[0]
     n1, n2 = ref.n, cur.n
     p1 = float(n1 - ref_counts.get(first, 0)) / n1
     p2 = float(n2 - cur_counts.get(first, 0)) / n2
@@ -136,11 +151,14 @@ def jensenshannon(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> 
 
 _BOTH = frozenset({ColumnType.NUMERICAL, ColumnType.CATEGORICAL})
 _NUM = frozenset({ColumnType.NUMERICAL})
+# As in evidently, chisquare and z may only be configured for categorical columns; its default
+# choice still applies them to numerical columns with few values.
+_CAT = frozenset({ColumnType.CATEGORICAL})
 
 METHODS: dict[str, Method] = {
     "ks": Method("ks", "K-S p_value", Direction.P_LE, 0.05, _NUM, ks),
-    "chisquare": Method("chisquare", "chi-square p_value", Direction.P_LT, 0.05, _BOTH, chisquare),
-    "z": Method("z", "Z-test p_value", Direction.P_LT, 0.05, _BOTH, z),
+    "chisquare": Method("chisquare", "chi-square p_value", Direction.P_LT, 0.05, _CAT, chisquare),
+    "z": Method("z", "Z-test p_value", Direction.P_LT, 0.05, _CAT, z),
     "wasserstein": Method(
         "wasserstein",
         "Wasserstein distance (normed)",

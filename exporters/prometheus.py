@@ -7,6 +7,7 @@ Label values are bounded: ``model`` comes from the config, ``column`` from the r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,10 @@ REQUEST_REJECT_REASONS = (
 )
 
 EVALUATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def _finite(score: float) -> bool:
+    return math.isfinite(score)
 
 
 class ServiceMetrics:
@@ -163,7 +168,7 @@ class DriftCollector(Collector):
             if report is None:
                 continue
             for col in report.columns:
-                if col.status is ColumnStatus.OK and col.score is not None:
+                if col.status is ColumnStatus.OK and col.score is not None and _finite(col.score):
                     col_score.add_metric([m, col.column, col.method], col.score)
                 col_detected.add_metric([m, col.column], 1.0 if col.drifted else 0.0)
                 col_missing.add_metric([m, col.column], col.current_missing_share)
@@ -173,7 +178,11 @@ class DriftCollector(Collector):
             last_eval.add_metric([m], report.evaluated_at)
             pred = report.prediction
             if pred is not None:
-                if pred.status is ColumnStatus.OK and pred.score is not None:
+                if (
+                    pred.status is ColumnStatus.OK
+                    and pred.score is not None
+                    and _finite(pred.score)
+                ):
                     pred_score.add_metric([m, pred.method], pred.score)
                 pred_detected.add_metric([m], 1.0 if pred.drifted else 0.0)
         yield from (
