@@ -489,8 +489,8 @@ def test_z_first_category_of_numeric_looking_strings() -> None:
     values, so string codes "10" < "2" < "9" (lexicographic); with more than two categories
     (explicit z) the choice changes the p-value.
 
-    Fails today: ``stattests._sort_keys`` sorts the canonical strings numerically whenever they
-    all parse as numbers, so it takes "2" as the first category where evidently takes "10"
+    Guards ``stattests.base.sort_keys``: sorting the canonical strings numerically whenever they
+    all parse as numbers would take "2" as the first category where evidently takes "10"
     (0.0156 against evidently's 0.00113 on this data).
     """
     rng = np.random.default_rng(3)
