@@ -5,14 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 # Debian packages the integration tests start for real (see tests/integration/README.md)
-APT_PACKAGES := prometheus prometheus-alertmanager
+APT_PACKAGES := prometheus prometheus-alertmanager chromium
 
-.PHONY: run test lint format typecheck pytest apt-deps clean help
+.PHONY: run test lint format typecheck pytest apt-deps bench clean help
 
 help:
 	@echo "make run      - start the service with the embedded demo on 127.0.0.1:$(PORT)"
 	@echo "make test     - install everything needed, then ruff, mypy and the whole pytest suite"
 	@echo "make lint     - ruff (lint + format check) and mypy"
+	@echo "make bench    - drift engine vs evidently benchmark (minutes; prints a table)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
@@ -32,7 +33,7 @@ run: $(VENV)/.run-installed
 
 apt-deps:
 	@missing=""; \
-	command -v prometheus >/dev/null || missing="$(APT_PACKAGES)"; \
+	for tool in prometheus chromium; do command -v $$tool >/dev/null || missing="$(APT_PACKAGES)"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -53,6 +54,9 @@ pytest: $(VENV)/.dev-installed apt-deps
 	$(BIN)/pytest
 
 test: apt-deps lint pytest
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/drift_vs_evidently.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+import numpy as np
 import pandas as pd
 
 from drift.columns import CategoricalData, ColumnData, ColumnType, NumericData
@@ -65,6 +66,23 @@ class ReferenceProfile:
         if pred is None:
             return SampleSchema(numerical=num, categorical=cat)
         return SampleSchema(num, cat, prediction=pred.name, prediction_type=pred.column_type)
+
+    def to_frame(self) -> pd.DataFrame:
+        """A frame with the reference's per-column distributions (``rows`` rows): sorted finite
+        values or expanded category counts, padded with missing values. Row order and the joint
+        distribution are not kept (the profile only holds per-column summaries)."""
+        data: dict[str, pd.Series] = {}
+        for name, col in self.columns.items():
+            if isinstance(col.data, NumericData):
+                values = np.full(self.rows, np.nan)
+                values[: col.data.n] = col.data.values
+                data[name] = pd.Series(values)
+            else:
+                expanded = np.full(self.rows, None, dtype=object)
+                cats = [cat for cat, count in col.data.counts.items() for _ in range(count)]
+                expanded[: len(cats)] = cats
+                data[name] = pd.Series(expanded, dtype=object)
+        return pd.DataFrame(data)
 
     @property
     def column_types(self) -> dict[str, ColumnType]:

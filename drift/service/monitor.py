@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from enum import StrEnum
 
+import pandas as pd
+
 from drift.config import ModelConfig
 from drift.engine import evaluate
 from drift.reference import ReferenceProfile
@@ -87,6 +89,14 @@ class ModelMonitor:
         if len(window) < cfg.first_evaluation_after:
             return False
         return self._latest is None or self._since_eval >= cfg.step
+
+    def window_frame(self) -> pd.DataFrame:
+        """A copy of the window as a frame, in arrival order (numerical columns as float,
+        categorical ones as canonical strings with None for missing)."""
+        with self._lock:
+            window = self._window
+            raw = {} if window is None else window.raw()
+        return pd.DataFrame(raw)
 
     def evaluate(self) -> DriftReport | None:
         """Evaluate the current window (called by the evaluator thread)."""
