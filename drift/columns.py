@@ -7,15 +7,22 @@ is a pure function of two of them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+
+#: the bucket for categories beyond ``max_categories`` (a documented deviation from evidently)
+OTHER = "__other__"
 
 
 class ColumnType(StrEnum):
@@ -49,22 +56,19 @@ class NumericData:
 
     values: FloatArray
     n_missing: int
-    n_unique: int = field(init=False)
-    std: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        v = self.values
-        n_unique = int(np.count_nonzero(np.diff(v)) + 1) if v.size else 0
-        object.__setattr__(self, "n_unique", n_unique)
-        object.__setattr__(self, "std", float(np.std(v)) if v.size else math.nan)
 
     @classmethod
     def from_raw(cls, raw: npt.ArrayLike) -> NumericData:
         arr = np.asarray(raw, dtype=np.float64)
-        finite = np.isfinite(arr)
-        values = np.sort(arr[finite])
+        return cls.from_sorted(
+            np.sort(arr[np.isfinite(arr)]), int(arr.size - np.isfinite(arr).sum())
+        )
+
+    @classmethod
+    def from_sorted(cls, values: FloatArray, n_missing: int) -> NumericData:
+        """Wrap already sorted finite values (not copied; made read-only)."""
         values.setflags(write=False)
-        return cls(values=values, n_missing=int(arr.size - values.size))
+        return cls(values=values, n_missing=n_missing)
 
     @property
     def n(self) -> int:
@@ -74,20 +78,61 @@ class NumericData:
     def n_total(self) -> int:
         return self.n + self.n_missing
 
+    @cached_property
+    def n_unique(self) -> int:
+        v = self.values
+        return int(np.count_nonzero(np.diff(v)) + 1) if v.size else 0
+
+    @cached_property
+    def std(self) -> float:
+        """Population standard deviation (``np.std``, ddof=0), as evidently uses."""
+        return float(np.std(self.values)) if self.values.size else math.nan
+
+    @cached_property
+    def centered_prefix_sums(self) -> FloatArray:
+        """``S[k]`` = sum of the k smallest values minus their mean offset ``center``; S[0] = 0.
+        Lets the Wasserstein distance integrate the CDF without re-sorting the reference."""
+        sums = np.zeros(self.values.size + 1)
+        np.cumsum(self.values - self.center, out=sums[1:])
+        sums.setflags(write=False)
+        return sums
+
+    @cached_property
+    def center(self) -> float:
+        return float(self.values.mean()) if self.values.size else 0.0
+
     def value_counts(self) -> dict[Any, int]:
         keys, counts = np.unique(self.values, return_counts=True)
         return {float(k): int(c) for k, c in zip(keys, counts, strict=True)}
 
 
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool | np.bool_) and isinstance(value, int | float | np.number)
+
+
 @dataclass(frozen=True, eq=False)
 class CategoricalData:
-    """Counts per category (canonical strings) and the number of missing values."""
+    """Counts per category and the number of missing values.
 
-    counts: dict[str, int]
+    ``categories`` are canonical strings; ``frequencies`` (same length) may hold zeros, e.g. for a
+    window whose vocabulary remembers categories no longer present. Two values built over the
+    same vocabulary share a ``categories`` prefix, which the tests use to align counts quickly.
+    """
+
+    categories: tuple[str, ...]
+    frequencies: IntArray
     n_missing: int
     #: every non-missing raw value was a number (not a string or bool): categories sort
     #: numerically, as the raw values would in evidently
     numeric: bool = False
+
+    @classmethod
+    def from_counts(
+        cls, counts: Mapping[str, int], n_missing: int, numeric: bool = False
+    ) -> CategoricalData:
+        freq = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+        freq.setflags(write=False)
+        return cls(tuple(counts), freq, n_missing, numeric and bool(counts))
 
     @classmethod
     def from_raw(cls, raw: npt.ArrayLike) -> CategoricalData:
@@ -100,26 +145,60 @@ class CategoricalData:
                 missing += 1
                 continue
             counts[key] = counts.get(key, 0) + 1
-            if numeric and (
-                isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number)
-            ):
+            if numeric and not _is_number(value):
                 numeric = False
-        return cls(counts=counts, n_missing=missing, numeric=numeric and bool(counts))
+        return cls.from_counts(counts, missing, numeric)
 
-    @property
+    @classmethod
+    def from_series(cls, series: pd.Series) -> CategoricalData:
+        """Vectorized ``from_raw`` for a reference column: counts unique raw values first."""
+        raw_counts = series.value_counts(dropna=True, sort=False)
+        counts: dict[str, int] = {}
+        missing = int(series.isna().sum())
+        numeric = True
+        for value, count in raw_counts.items():
+            key = canonical_category(value)
+            if key is None:
+                missing += int(count)
+                continue
+            counts[key] = counts.get(key, 0) + int(count)
+            if numeric and not _is_number(value):
+                numeric = False
+        return cls.from_counts(counts, missing, numeric)
+
+    @cached_property
+    def counts(self) -> dict[str, int]:
+        """Category -> count, for categories that occur."""
+        return {
+            cat: int(freq)
+            for cat, freq in zip(self.categories, self.frequencies, strict=True)
+            if freq > 0
+        }
+
+    @cached_property
     def n(self) -> int:
-        return sum(self.counts.values())
+        return int(self.frequencies.sum())
 
     @property
     def n_total(self) -> int:
         return self.n + self.n_missing
 
-    @property
+    @cached_property
     def n_unique(self) -> int:
-        return len(self.counts)
+        return int(np.count_nonzero(self.frequencies))
 
     def value_counts(self) -> dict[Any, int]:
         return dict(self.counts)
+
+    def top(self, max_categories: int) -> CategoricalData:
+        """At most ``max_categories`` categories: the most frequent ones (ties by name) and
+        ``OTHER`` with the rest. Bounds memory for identifier-like columns."""
+        if len(self.categories) <= max_categories:
+            return self
+        ranked = sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))
+        kept = dict(ranked[: max_categories - 1])
+        kept[OTHER] = kept.get(OTHER, 0) + sum(count for _, count in ranked[max_categories - 1 :])
+        return CategoricalData.from_counts(kept, self.n_missing, self.numeric)
 
 
 ColumnData = NumericData | CategoricalData

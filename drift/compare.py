@@ -44,12 +44,19 @@ def build_options(
         ) from None
 
 
-def window_from_frame(profile: ReferenceProfile, current: pd.DataFrame) -> CountWindow:
+def window_from_frame(
+    profile: ReferenceProfile, current: pd.DataFrame, max_categories: int = 10_000
+) -> CountWindow:
     """A window holding every row of ``current`` (in order) for the profile's columns."""
     missing = [name for name in profile.columns if name not in current.columns]
     if missing:
         raise ConfigError([(name, "not in the current data") for name in missing])
-    window = CountWindow(profile.column_types, max(1, len(current)))
+    window = CountWindow(
+        profile.column_types,
+        max(1, len(current)),
+        vocabularies=profile.vocabularies,
+        max_new_categories=max_categories,
+    )
     window.append({name: current[name].tolist() for name in profile.columns}, len(current))
     return window
 
@@ -74,9 +81,9 @@ def compare(
                 drift={"columns": {"age": {"method": "ks"}}}, share_threshold=0.3)
     """
     roles, options = build_options(columns, drift, shortcuts)
-    profile = build_profile(reference, roles, source)
+    profile = build_profile(reference, roles, source, options.max_categories)
     problems = check_options(model, profile, options)
     if problems:
         raise ConfigError(problems)
-    window = window_from_frame(profile, current)
+    window = window_from_frame(profile, current, options.max_categories)
     return evaluate(model, profile, window.snapshot(), options, window_size=window.size)

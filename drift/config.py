@@ -115,6 +115,15 @@ class DriftConfig(_Strict):
     numerical: MethodChoice = Field(default_factory=MethodChoice)
     categorical: MethodChoice = Field(default_factory=MethodChoice)
     columns: dict[str, MethodChoice] = Field(default_factory=dict)
+    max_categories: int = Field(
+        10_000,
+        ge=2,
+        description="categories kept per column (reference: the most frequent; window: this "
+        "many unseen ones more); the rest count as one '__other__' category",
+    )
+    correction: Literal["none", "bonferroni", "benjamini_hochberg"] = Field(
+        "none", description="multiple-testing correction of p-value tests across feature columns"
+    )
 
     @field_validator("method")
     @classmethod

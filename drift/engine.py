@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+
+import numpy as np
 
 from drift.columns import ColumnData, ColumnType
 from drift.config import DriftConfig
@@ -80,6 +83,45 @@ def column_drift(column: ColumnProfile, current: ColumnData, options: DriftConfi
     )
 
 
+def adjusted_p_values(p_values: np.ndarray, correction: str) -> np.ndarray:
+    """Bonferroni: min(1, m p). Benjamini-Hochberg: the step-up adjusted p-values
+    min_{j >= i} (m / j) p_(j), capped at 1 (as ``statsmodels``' ``fdr_bh``)."""
+    m = p_values.size
+    if correction == "bonferroni":
+        bonferroni: np.ndarray = np.minimum(1.0, p_values * m)
+        return bonferroni
+    order = np.argsort(p_values, kind="stable")
+    ranked = p_values[order] * m / np.arange(1, m + 1)
+    adjusted = np.minimum(1.0, np.minimum.accumulate(ranked[::-1])[::-1])
+    out = np.empty(m)
+    out[order] = adjusted
+    return out
+
+
+def correct(columns: tuple[ColumnDrift, ...], correction: str) -> tuple[ColumnDrift, ...]:
+    """Apply a multiple-testing correction across the feature columns scored by p-value tests
+    (an opt-in beyond evidently); distances are left as they are."""
+    if correction == "none":
+        return columns
+    tested = [
+        i
+        for i, col in enumerate(columns)
+        if col.status is ColumnStatus.OK
+        and col.score is not None
+        and not math.isnan(col.score)
+        and METHODS[col.method].is_p_value
+    ]
+    if not tested:
+        return columns
+    adjusted = adjusted_p_values(np.array([columns[i].score for i in tested]), correction)
+    out = list(columns)
+    for i, p_adj in zip(tested, adjusted, strict=True):
+        col = columns[i]
+        drifted = METHODS[col.method].drifted(float(p_adj), col.threshold)
+        out[i] = dataclasses.replace(col, adjusted_score=float(p_adj), drifted=drifted)
+    return tuple(out)
+
+
 def evaluate(
     model: str,
     profile: ReferenceProfile,
@@ -89,8 +131,9 @@ def evaluate(
     now: float | None = None,
 ) -> DriftReport:
     started = time.perf_counter()
-    features = tuple(
-        column_drift(col, window.columns[col.name], options) for col in profile.features
+    features = correct(
+        tuple(column_drift(col, window.columns[col.name], options) for col in profile.features),
+        options.correction,
     )
     pred_profile = profile.prediction
     prediction = (

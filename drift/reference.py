@@ -67,6 +67,15 @@ class ReferenceProfile:
             return SampleSchema(numerical=num, categorical=cat)
         return SampleSchema(num, cat, prediction=pred.name, prediction_type=pred.column_type)
 
+    @property
+    def vocabularies(self) -> dict[str, tuple[str, ...]]:
+        """Each categorical column's reference categories, to seed a window's codes."""
+        return {
+            name: col.data.categories
+            for name, col in self.columns.items()
+            if isinstance(col.data, CategoricalData)
+        }
+
     def to_frame(self) -> pd.DataFrame:
         """A frame with the reference's per-column distributions (``rows`` rows): sorted finite
         values or expanded category counts, padded with missing values. Row order and the joint
@@ -110,13 +119,15 @@ def infer_column_type(series: pd.Series) -> ColumnType | None:
     return None
 
 
-def _column_data(series: pd.Series, column_type: ColumnType) -> ColumnData:
+def _column_data(series: pd.Series, column_type: ColumnType, max_categories: int) -> ColumnData:
     if column_type is ColumnType.NUMERICAL:
         return NumericData.from_raw(series.to_numpy(dtype=float, na_value=float("nan")))
-    return CategoricalData.from_raw(series.to_numpy(dtype=object))
+    return CategoricalData.from_series(series).top(max_categories)
 
 
-def build_profile(frame: pd.DataFrame, roles: ColumnsConfig, source: str) -> ReferenceProfile:
+def build_profile(
+    frame: pd.DataFrame, roles: ColumnsConfig, source: str, max_categories: int = 10_000
+) -> ReferenceProfile:
     """Resolve column roles against the reference frame and summarize each monitored column."""
     present = set(frame.columns)
     reserved = {roles.id, roles.timestamp, roles.prediction, *roles.exclude} - {None}
@@ -171,14 +182,14 @@ def build_profile(frame: pd.DataFrame, roles: ColumnsConfig, source: str) -> Ref
             name,
             ColumnType.NUMERICAL,
             Role.FEATURE,
-            _column_data(frame[name], ColumnType.NUMERICAL),
+            _column_data(frame[name], ColumnType.NUMERICAL, max_categories),
         )
     for name in categorical:
         columns[name] = ColumnProfile(
             name,
             ColumnType.CATEGORICAL,
             Role.FEATURE,
-            _column_data(frame[name], ColumnType.CATEGORICAL),
+            _column_data(frame[name], ColumnType.CATEGORICAL, max_categories),
         )
     if not columns:
         raise ReferenceSchemaError(
@@ -201,6 +212,6 @@ def build_profile(frame: pd.DataFrame, roles: ColumnsConfig, source: str) -> Ref
             roles.prediction,
             pred_type,
             Role.PREDICTION,
-            _column_data(frame[roles.prediction], pred_type),
+            _column_data(frame[roles.prediction], pred_type, max_categories),
         )
     return ReferenceProfile(source=source, rows=len(frame), columns=columns)

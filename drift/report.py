@@ -33,6 +33,9 @@ class ColumnDrift:
     current_count: int
     current_missing_share: float
     reference_missing_share: float
+    #: the p-value after the configured multiple-testing correction (None: no correction,
+    #: or not a p-value test); the drift decision uses it
+    adjusted_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +49,7 @@ class ColumnDrift:
             "current_count": self.current_count,
             "current_missing_share": self.current_missing_share,
             "reference_missing_share": self.reference_missing_share,
+            "adjusted_score": _finite(self.adjusted_score),
         }
 
 

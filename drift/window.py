@@ -1,24 +1,89 @@
 """A bounded count window: the last ``size`` accepted samples of one model, column by column.
 
-Memory is fixed at construction (``size`` slots per column) whatever the traffic. The window is
-owned by the service and mutated only through ``append``; evaluations work on a ``snapshot``.
+Memory is fixed at construction (``size`` slots per column, 8 bytes for a number, 4 for a
+category code) plus each categorical column's vocabulary, which is capped. The window is owned by
+the service and mutated only through ``append``; evaluations work on a ``WindowView`` copied under
+the service's lock, summarized outside it.
+
+Summaries are incremental: the sorted values of a numerical column are carried from one
+evaluation to the next (evicted values removed, new ones inserted) instead of re-sorted, so an
+evaluation costs O(window) memory moves, not O(window log window) comparisons.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from drift.columns import CategoricalData, ColumnData, ColumnType, NumericData
+from drift.columns import (
+    OTHER,
+    CategoricalData,
+    ColumnData,
+    ColumnType,
+    FloatArray,
+    NumericData,
+    canonical_category,
+)
+
+CodeArray = npt.NDArray[np.int32]
+MISSING_CODE = -1
+
+
+class Vocabulary:
+    """Category -> code for one categorical column.
+
+    Seeded with the reference's categories (same order, so counts align by code). Categories first
+    seen in the window get new codes, at most ``max_new`` of them; beyond that, and for every
+    unseen category when the reference itself was cut to its top categories, they count as
+    ``OTHER``.
+    """
+
+    def __init__(self, categories: Sequence[str], max_new: int) -> None:
+        self.categories: list[str] = list(categories)
+        self._codes = {cat: code for code, cat in enumerate(self.categories)}
+        self._closed = OTHER in self._codes  # the reference was truncated
+        self._limit = len(self.categories) + max_new
+
+    def __len__(self) -> int:
+        return len(self.categories)
+
+    def code(self, value: Any) -> int:
+        key = canonical_category(value)
+        if key is None:
+            return MISSING_CODE
+        found = self._codes.get(key)
+        if found is not None:
+            return found
+        if not self._closed and len(self.categories) < self._limit:
+            return self._add(key)
+        other = self._codes.get(OTHER)
+        return other if other is not None else self._add(OTHER)
+
+    def _add(self, key: str) -> int:
+        code = len(self.categories)
+        self.categories.append(key)
+        self._codes[key] = code
+        return code
+
+
+@dataclass(frozen=True, eq=False)
+class WindowView:
+    """Copies of the window's columns in arrival order, taken under the lock."""
+
+    numeric: Mapping[str, FloatArray]
+    codes: Mapping[str, CodeArray]
+    vocabularies: Mapping[str, tuple[str, ...]]
+    samples: int
+    total_seen: int
 
 
 @dataclass(frozen=True, eq=False)
 class WindowSnapshot:
-    """The window's columns in arrival order, detached from the live buffers."""
+    """The window as the statistics see it (``ColumnData`` per column)."""
 
     columns: Mapping[str, ColumnData]
     samples: int
@@ -26,15 +91,27 @@ class WindowSnapshot:
 
 
 class CountWindow:
-    def __init__(self, column_types: Mapping[str, ColumnType], size: int) -> None:
+    def __init__(
+        self,
+        column_types: Mapping[str, ColumnType],
+        size: int,
+        vocabularies: Mapping[str, Sequence[str]] | None = None,
+        max_new_categories: int = 10_000,
+    ) -> None:
         if size <= 0:
             raise ValueError("window size must be positive")
         self.size = size
         self._types = dict(column_types)
+        seeds = vocabularies or {}
+        self._vocab = {
+            name: Vocabulary(seeds.get(name, ()), max_new_categories)
+            for name, kind in self._types.items()
+            if kind is ColumnType.CATEGORICAL
+        }
         self._buffers: dict[str, npt.NDArray[Any]] = {
             name: np.full(size, np.nan)
             if kind is ColumnType.NUMERICAL
-            else np.full(size, None, object)
+            else np.full(size, MISSING_CODE, dtype=np.int32)
             for name, kind in self._types.items()
         }
         self._next = 0
@@ -44,23 +121,29 @@ class CountWindow:
     def __len__(self) -> int:
         return self._count
 
-    def append(self, columns: Mapping[str, list[Any]], n: int) -> None:
-        """Add ``n`` samples; only the last ``size`` of them are kept."""
+    @property
+    def column_types(self) -> Mapping[str, ColumnType]:
+        return self._types
+
+    def append(self, columns: Mapping[str, Sequence[Any]], n: int) -> None:
+        """Add ``n`` samples; only the last ``size`` of them are kept. Numerical values are
+        floats (NaN or None for missing); categorical values anything ``canonical_category``
+        takes."""
         if n <= 0:
             return
-        start_in_batch = max(0, n - self.size)
-        kept = n - start_in_batch
+        for name in self._buffers:
+            if len(columns[name]) != n:
+                raise ValueError(f"column {name!r} has {len(columns[name])} values, expected {n}")
+        start = max(0, n - self.size)
+        kept = n - start
         idx = (self._next + np.arange(kept)) % self.size
         for name, buf in self._buffers.items():
-            values = columns[name]
-            if len(values) != n:
-                raise ValueError(f"column {name!r} has {len(values)} values, expected {n}")
-            if buf.dtype == object:
-                arr: npt.NDArray[Any] = np.empty(kept, dtype=object)
-                arr[:] = values[start_in_batch:]
+            values = columns[name][start:]
+            vocab = self._vocab.get(name)
+            if vocab is None:
+                buf[idx] = np.asarray(values, dtype=np.float64)
             else:
-                arr = np.asarray(values[start_in_batch:], dtype=np.float64)
-            buf[idx] = arr
+                buf[idx] = np.fromiter((vocab.code(v) for v in values), np.int32, count=kept)
         self._next = (self._next + kept) % self.size
         self._count = min(self.size, self._count + n)
         self.total_seen += n
@@ -70,29 +153,88 @@ class CountWindow:
             return buf[: self._count].copy()
         return np.concatenate((buf[self._next :], buf[: self._next]))
 
-    def raw(self) -> dict[str, npt.NDArray[Any]]:
-        """Copies of the raw column values in arrival order (for reports and tests)."""
-        return {name: self._ordered(buf) for name, buf in self._buffers.items()}
+    def view(self) -> WindowView:
+        """Copies for an evaluation; cheap (memcpy), meant to run under the service's lock."""
+        return WindowView(
+            numeric={n: self._ordered(b) for n, b in self._buffers.items() if n not in self._vocab},
+            codes={n: self._ordered(b) for n, b in self._buffers.items() if n in self._vocab},
+            vocabularies={n: tuple(v.categories) for n, v in self._vocab.items()},
+            samples=self._count,
+            total_seen=self.total_seen,
+        )
 
-    @property
-    def column_types(self) -> Mapping[str, ColumnType]:
-        return self._types
+    def raw(self) -> dict[str, npt.NDArray[Any]]:
+        """The column values in arrival order: floats, or canonical strings with None."""
+        view = self.view()
+        out: dict[str, npt.NDArray[Any]] = {}
+        for name in self._buffers:
+            if name in view.numeric:
+                out[name] = view.numeric[name]
+            else:
+                lookup = np.array([*view.vocabularies[name], None], dtype=object)
+                out[name] = lookup[view.codes[name]]  # code -1 picks the trailing None
+        return out
 
     def snapshot(self) -> WindowSnapshot:
-        return summarize(self.raw(), self._types, self._count, self.total_seen)
+        return Summarizer().summarize(self.view())
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the buffers and the vocabularies' strings (what grows with data)."""
+        buffers = sum(b.nbytes for b in self._buffers.values())
+        vocab = sum(len(c) + 49 for v in self._vocab.values() for c in v.categories)
+        return buffers + vocab
 
 
-def summarize(
-    raw: Mapping[str, npt.NDArray[Any]],
-    types: Mapping[str, ColumnType],
-    samples: int,
-    total_seen: int,
-) -> WindowSnapshot:
-    """Turn raw copies into column data; callers do this outside the window's lock."""
-    columns: dict[str, ColumnData] = {}
-    for name, values in raw.items():
-        if types[name] is ColumnType.NUMERICAL:
-            columns[name] = NumericData.from_raw(values)
-        else:
-            columns[name] = CategoricalData.from_raw(values)
-    return WindowSnapshot(columns=columns, samples=samples, total_seen=total_seen)
+def _remove_sorted(values: FloatArray, remove: FloatArray) -> FloatArray:
+    """``values`` (sorted) minus the multiset ``remove`` (sorted, each present in ``values``)."""
+    if remove.size == 0:
+        return values
+    first = np.searchsorted(values, remove, side="left")
+    rank = np.arange(remove.size) - np.searchsorted(remove, remove, side="left")
+    return np.delete(values, first + rank)
+
+
+def _insert_sorted(values: FloatArray, add: FloatArray) -> FloatArray:
+    if add.size == 0:
+        return values
+    return np.insert(values, np.searchsorted(values, add, side="left"), add)
+
+
+def _finite_sorted(values: FloatArray) -> FloatArray:
+    return np.sort(values[np.isfinite(values)])
+
+
+@dataclass
+class Summarizer:
+    """Turns views into snapshots, carrying sorted numerical values between evaluations.
+
+    Owned by whoever evaluates one window (the service's evaluator); not thread-safe.
+    """
+
+    _previous: WindowView | None = None
+    _sorted: dict[str, FloatArray] = field(default_factory=dict)
+
+    def summarize(self, view: WindowView) -> WindowSnapshot:
+        columns: dict[str, ColumnData] = {}
+        prev = self._previous
+        new = view.total_seen - prev.total_seen if prev is not None else -1
+        incremental = prev is not None and 0 <= new < view.samples
+        for name, raw in view.numeric.items():
+            previous_sorted = self._sorted.get(name)
+            if incremental and prev is not None and previous_sorted is not None:
+                evicted = prev.samples + new - view.samples
+                kept = _remove_sorted(previous_sorted, _finite_sorted(prev.numeric[name][:evicted]))
+                values = _insert_sorted(kept, _finite_sorted(raw[view.samples - new :]))
+            else:
+                values = _finite_sorted(raw)
+            self._sorted[name] = values
+            finite_count = int(values.size)
+            columns[name] = NumericData.from_sorted(values, raw.size - finite_count)
+        for name, codes in view.codes.items():
+            categories = view.vocabularies[name]
+            present = codes[codes != MISSING_CODE]
+            freq = np.bincount(present, minlength=len(categories)).astype(np.int64)
+            freq.setflags(write=False)
+            columns[name] = CategoricalData(categories, freq, int(codes.size - present.size))
+        self._previous = view
+        return WindowSnapshot(columns=columns, samples=view.samples, total_seen=view.total_seen)

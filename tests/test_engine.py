@@ -13,7 +13,7 @@ import pytest
 
 from drift.columns import NumericData
 from drift.config import ColumnsConfig, DriftConfig, MethodChoice
-from drift.engine import check_options, choose_method, evaluate
+from drift.engine import adjusted_p_values, check_options, choose_method, evaluate
 from drift.reference import ReferenceProfile, build_profile
 from drift.report import ColumnStatus, DriftReport
 from drift.stattests import default_method
@@ -343,3 +343,46 @@ def test_method_that_does_not_apply_is_an_error_not_a_wrong_number() -> None:
     options = DriftConfig(columns={"c": MethodChoice(method="ks")})
     with pytest.raises(ValueError, match="ks does not apply to categorical column 'c'"):
         run(make_profile(), same_as_reference(), options)
+
+
+# ------------------------------------------------------------------ multiple-testing correction
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"), [("bonferroni", "bonferroni"), ("benjamini_hochberg", "fdr_bh")]
+)
+def test_adjusted_p_values_match_statsmodels(ours: str, theirs: str) -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(5)
+    p = np.concatenate([rng.uniform(size=20), rng.uniform(0, 0.01, size=5), [0.0, 1.0, 0.02, 0.02]])
+    expected = multipletests(p, method=theirs)[1]
+    np.testing.assert_allclose(adjusted_p_values(p, ours), expected, rtol=1e-12, atol=0)
+
+
+def test_correction_changes_decisions_of_p_value_tests_only() -> None:
+    rng = np.random.default_rng(11)
+    n = 600
+    reference = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(10)})
+    current = pd.DataFrame({f"x{i}": rng.normal(size=300) for i in range(10)})
+    current["x0"] = rng.normal(0.22, 1, 300)  # mild drift: raw p just below 0.05
+    roles = ColumnsConfig(numerical=list(reference.columns))
+    profile = build_profile(reference, roles, "ref")
+    window = CountWindow(profile.column_types, 300)
+    window.append({c: current[c].tolist() for c in current.columns}, 300)
+    snap = window.snapshot()
+    plain = evaluate("m", profile, snap, DriftConfig(), 300)
+    bonf = evaluate("m", profile, snap, DriftConfig(correction="bonferroni"), 300)
+    bh = evaluate("m", profile, snap, DriftConfig(correction="benjamini_hochberg"), 300)
+    for col_plain, col_bonf in zip(plain.columns, bonf.columns, strict=True):
+        assert col_plain.score == col_bonf.score  # raw scores are kept
+        assert col_plain.adjusted_score is None
+        assert col_bonf.adjusted_score == pytest.approx(min(1.0, 10 * col_plain.score))
+        assert col_bonf.drifted == (col_bonf.adjusted_score <= 0.05)
+    assert sum(c.drifted for c in bonf.columns) <= sum(c.drifted for c in bh.columns)
+    assert sum(c.drifted for c in bh.columns) <= sum(c.drifted for c in plain.columns)
+    # distances are not corrected
+    dist = evaluate(
+        "m", profile, snap, DriftConfig(method="wasserstein", correction="bonferroni"), 300
+    )
+    assert all(c.adjusted_score is None for c in dist.columns)

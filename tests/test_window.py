@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drift.columns import CategoricalData, ColumnType, NumericData
-from drift.window import CountWindow, summarize
+from drift.columns import canonical_category
+from drift.window import CountWindow, Summarizer
 from tests import strategies as hs
 
 TYPES = {"x": ColumnType.NUMERICAL, "c": ColumnType.CATEGORICAL}
@@ -77,7 +78,7 @@ def test_missing_values_are_kept_as_raw_values() -> None:
     assert raw["x"][0] == 1.0
     assert math.isnan(raw["x"][1])
     assert raw["x"][2] == math.inf
-    assert raw["c"].tolist() == ["a", None, 2]
+    assert raw["c"].tolist() == ["a", None, "2"]  # categories are kept as canonical strings
 
 
 def test_column_of_wrong_length_is_rejected() -> None:
@@ -119,12 +120,61 @@ def test_snapshot_is_detached_from_the_window() -> None:
     assert window.snapshot().total_seen == 6
 
 
-def test_summarize_types_each_column() -> None:
-    raw = {"x": np.array([1.0, 2.0]), "c": np.array(["a", "a"], dtype=object)}
-    snap = summarize(raw, TYPES, samples=2, total_seen=7)
-    assert isinstance(snap.columns["x"], NumericData)
-    assert snap.columns["c"].value_counts() == {"a": 2}
-    assert (snap.samples, snap.total_seen) == (2, 7)
+def test_categories_are_codes_over_a_bounded_vocabulary() -> None:
+    window = CountWindow(TYPES, size=6, vocabularies={"c": ("a", "b")}, max_new_categories=2)
+    window.append({"x": [0.0] * 6, "c": ["a", "z", "y", "x", "w", None]}, 6)
+    # z and y got codes of their own, x and w went to the other bucket
+    assert window.raw()["c"].tolist() == ["a", "z", "y", "__other__", "__other__", None]
+    snap = window.snapshot().columns["c"]
+    assert isinstance(snap, CategoricalData)
+    assert snap.categories == ("a", "b", "z", "y", "__other__")
+    assert snap.frequencies.tolist() == [1, 0, 1, 1, 2]
+    assert snap.counts == {"a": 1, "z": 1, "y": 1, "__other__": 2}
+    assert snap.n_missing == 1
+
+
+def test_a_truncated_reference_sends_unseen_categories_to_other() -> None:
+    window = CountWindow(TYPES, size=3, vocabularies={"c": ("a", "__other__")})
+    window.append({"x": [0.0] * 3, "c": ["a", "new", 1]}, 3)
+    assert window.raw()["c"].tolist() == ["a", "__other__", "__other__"]
+
+
+def test_memory_is_fixed_by_the_size_not_the_traffic() -> None:
+    window = CountWindow(TYPES, size=100, max_new_categories=10)
+    window.append(batch(0, 100), 100)
+    after_one = window.memory_bytes()
+    for start in range(100, 10_000, 100):
+        window.append(batch(start, 100), 100)
+    assert window.total_seen == 10_000
+    assert window.memory_bytes() <= after_one + 10 * 60  # at most the capped vocabulary grows
+
+
+@settings(max_examples=150, deadline=None)
+@given(stream=hs.window_stream(), size=st.integers(min_value=1, max_value=25))
+def test_incremental_summaries_equal_fresh_ones(
+    stream: tuple[dict[str, list[Any]], list[int]], size: int
+) -> None:
+    """The summarizer carries sorted values between evaluations; after any sequence of
+    batches its snapshot equals one computed from scratch."""
+    columns, sizes = stream
+    window = CountWindow(TYPES, size)
+    summarizer = Summarizer()
+    start = 0
+    for k in sizes:
+        window.append({name: values[start : start + k] for name, values in columns.items()}, k)
+        start += k
+        incremental = summarizer.summarize(window.view())
+        fresh = window.snapshot()
+        x_inc, x_fresh = incremental.columns["x"], fresh.columns["x"]
+        assert isinstance(x_inc, NumericData)
+        assert isinstance(x_fresh, NumericData)
+        assert x_inc.values.tolist() == x_fresh.values.tolist()
+        assert x_inc.n_missing == x_fresh.n_missing
+        c_inc, c_fresh = incremental.columns["c"], fresh.columns["c"]
+        assert isinstance(c_inc, CategoricalData)
+        assert isinstance(c_fresh, CategoricalData)
+        assert c_inc.counts == c_fresh.counts
+        assert c_inc.n_missing == c_fresh.n_missing
 
 
 @settings(max_examples=200, deadline=None)
@@ -149,4 +199,5 @@ def test_many_batches_equal_one_batch(
     # and both are the last `size` samples of the stream
     expected_x = np.asarray(columns["x"][max(0, n - size) :], dtype=np.float64)
     assert hs.same_raw(many_raw["x"], expected_x)
-    assert [repr(v) for v in many_raw["c"]] == [repr(v) for v in columns["c"][max(0, n - size) :]]
+    expected_c = [canonical_category(v) for v in columns["c"][max(0, n - size) :]]
+    assert many_raw["c"].tolist() == expected_c

@@ -12,7 +12,7 @@ from drift.engine import evaluate
 from drift.reference import ReferenceProfile
 from drift.report import DriftReport
 from drift.samples import Batch, SampleSchema
-from drift.window import CountWindow, summarize
+from drift.window import CountWindow, Summarizer
 
 
 class ReferenceState(StrEnum):
@@ -38,6 +38,7 @@ class ModelMonitor:
         self._window: CountWindow | None = None
         self._since_eval = 0
         self._latest: DriftReport | None = None
+        self._summarizer = Summarizer()
 
     @property
     def profile(self) -> ReferenceProfile | None:
@@ -60,7 +61,13 @@ class ModelMonitor:
         """Swap in a reference; the window is kept when the column types are unchanged."""
         with self._lock:
             if self._window is None or dict(self._window.column_types) != profile.column_types:
-                self._window = CountWindow(profile.column_types, self.config.window.size)
+                self._window = CountWindow(
+                    profile.column_types,
+                    self.config.window.size,
+                    vocabularies=profile.vocabularies,
+                    max_new_categories=self.config.drift.max_categories,
+                )
+                self._summarizer = Summarizer()
                 self._since_eval = 0
             self._profile = profile
             self._schema = profile.sample_schema()
@@ -99,16 +106,14 @@ class ModelMonitor:
         return pd.DataFrame(raw)
 
     def evaluate(self) -> DriftReport | None:
-        """Evaluate the current window (called by the evaluator thread)."""
+        """Evaluate the current window (called by the evaluator thread only)."""
         with self._lock:
             window, profile = self._window, self._profile
             if window is None or profile is None or len(window) == 0:
                 return None
-            raw = window.raw()
-            samples, total_seen = len(window), window.total_seen
-            types = dict(window.column_types)
+            view = window.view()
             self._since_eval = 0
-        snapshot = summarize(raw, types, samples, total_seen)
+        snapshot = self._summarizer.summarize(view)
         report = evaluate(self.name, profile, snapshot, self.config.drift, self.config.window.size)
         self._latest = report
         return report

@@ -34,7 +34,7 @@ def load_profile(model: str, config: ModelConfig) -> ReferenceProfile:
     """Load and profile one model's reference; raises a DriftError naming what is wrong."""
     source = reference_source(config)
     frame = source.load()
-    profile = build_profile(frame, config.columns, source.description)
+    profile = build_profile(frame, config.columns, source.description, config.drift.max_categories)
     problems = check_options(model, profile, config.drift)
     if problems:
         raise ConfigError(problems)

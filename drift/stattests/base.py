@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from drift.columns import ColumnData, ColumnType, NumericData
+from drift.columns import CategoricalData, ColumnData, ColumnType, NumericData
 
 
 class Direction(StrEnum):
@@ -72,6 +72,40 @@ def union_counts(ref: ColumnData, cur: ColumnData) -> tuple[list[Any], np.ndarra
     return keys, r, c
 
 
+def aligned_counts(ref: ColumnData, cur: ColumnData) -> tuple[np.ndarray, np.ndarray]:
+    """Reference and current counts over the categories that occur in either, in no particular
+    order (for tests that only sum over categories: chisquare, jensenshannon)."""
+    if isinstance(ref, CategoricalData) and isinstance(cur, CategoricalData):
+        nr, nc = len(ref.categories), len(cur.categories)
+        # built over one vocabulary (the window's is seeded with the reference's categories)
+        if nr <= nc and cur.categories[:nr] == ref.categories:
+            r = np.zeros(nc)
+            r[:nr] = ref.frequencies
+            c = cur.frequencies.astype(np.float64)
+            keep = (r > 0) | (c > 0)
+            return r[keep], c[keep]
+    _, r, c = union_counts(ref, cur)
+    return r, c
+
+
+def sturges_edges(lo: float, hi: float, size: int) -> np.ndarray:
+    """``np.histogram_bin_edges(x, bins="sturges")`` for data of ``size`` values spanning
+    [lo, hi], without the data (numpy 2's arithmetic, step by step)."""
+    first, last = (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
+    width = np.subtract(hi, lo) / (np.log2(size) + 1.0)
+    n_bins = int(np.ceil(np.subtract(last, first) / width)) if width else 1
+    edges: np.ndarray = np.linspace(first, last, n_bins + 1, endpoint=True)
+    return edges
+
+
+def sorted_histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``np.histogram(values, edges)[0]`` for sorted ``values`` within the edges: bins are
+    [e_i, e_i+1), the last one closed."""
+    inner = np.searchsorted(values, edges[1:-1], side="left")
+    counts: np.ndarray = np.diff(np.concatenate(([0], inner, [values.size])))
+    return counts
+
+
 def binned_shares(
     ref: ColumnData, cur: ColumnData, column_type: ColumnType
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -79,9 +113,13 @@ def binned_shares(
     range for numerical columns with > 20 unique reference values, else shares per category."""
     if column_type is ColumnType.NUMERICAL and isinstance(ref, NumericData) and ref.n_unique > 20:
         ref_values, cur_values = ref.values, numeric_values(cur)
-        bins = np.histogram_bin_edges(np.concatenate((ref_values, cur_values)), bins="sturges")
-        ref_share = np.histogram(ref_values, bins)[0] / ref_values.size
-        cur_share = np.histogram(cur_values, bins)[0] / cur_values.size
+        edges = sturges_edges(
+            min(ref_values[0], cur_values[0]),
+            max(ref_values[-1], cur_values[-1]),
+            ref_values.size + cur_values.size,
+        )
+        ref_share = sorted_histogram(ref_values, edges) / ref_values.size
+        cur_share = sorted_histogram(cur_values, edges) / cur_values.size
         return ref_share, cur_share
-    _, r, c = union_counts(ref, cur)
+    r, c = aligned_counts(ref, cur)
     return r / ref.n, c / cur.n

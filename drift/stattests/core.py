@@ -10,8 +10,8 @@ import numpy as np
 from scipy import stats
 from scipy.spatial import distance
 
-from drift.columns import ColumnData, ColumnType
-from drift.stattests.base import binned_shares, numeric_values, sort_keys, union_counts
+from drift.columns import ColumnData, ColumnType, NumericData
+from drift.stattests.base import aligned_counts, binned_shares, numeric_values, sort_keys
 
 
 def ks(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
@@ -29,15 +29,49 @@ def ks(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
 
 
 def wasserstein(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
-    """Wasserstein-1 distance divided by the reference's population std (at least 0.001)."""
-    ref_values = numeric_values(ref)
-    norm = max(float(np.std(ref_values)), 0.001)
-    return float(stats.wasserstein_distance(ref_values, numeric_values(cur)) / norm)
+    """Wasserstein-1 distance divided by the reference's population std (at least 0.001).
+
+    Equals ``scipy.stats.wasserstein_distance(ref, cur) / max(np.std(ref), 0.001)`` (tested to
+    1e-12 relative) without re-sorting the reference: see ``wasserstein_distance_sorted``."""
+    if not isinstance(ref, NumericData) or not isinstance(cur, NumericData):
+        raise TypeError("wasserstein needs numerical columns")
+    norm = max(ref.std, 0.001)
+    return wasserstein_distance_sorted(ref, cur.values) / norm
+
+
+def wasserstein_distance_sorted(ref: NumericData, cur: np.ndarray) -> float:
+    """W1 between the empirical distributions of ``ref`` and sorted ``cur``, in O(m log n).
+
+    Between consecutive current values F_cur is constant (j/m) and F_ref crosses that level at
+    most once, at its ceil(j n / m)-th smallest value; each interval's integral of
+    |F_ref - F_cur| then follows from G(t) = (K(t) t - S_K(t)) / n, the integral of F_ref up to
+    t, with K(t) = #{ref <= t} and S the reference's prefix sums (values shifted by their mean,
+    for precision). Ties contribute t - r = 0 to G, so any K that counts them works."""
+    values, sums, center = ref.values, ref.centered_prefix_sums, ref.center
+    n, m = values.size, cur.size
+    if n == m and np.array_equal(values, cur):
+        return 0.0
+    c = cur - center
+    k_c = np.searchsorted(values, cur, side="right")
+    g_c = (k_c * c - sums[k_c]) / n
+    total = float(g_c[0])  # F_cur = 0 before the first current value: integral of F_ref
+    if m > 1:
+        j = np.arange(1, m)
+        level = j / m
+        a, b, ga, gb = c[:-1], c[1:], g_c[:-1], g_c[1:]
+        k_star = -(-(j * n) // m)  # ceil(j n / m), in 1..n
+        s = np.clip(values[k_star - 1] - center, a, b)
+        gs = np.where(s == a, ga, np.where(s == b, gb, (k_star * s - sums[k_star]) / n))
+        total += float(np.sum(level * (2 * s - a - b) + ga + gb - 2 * gs))
+    top = values[-1] - center
+    if top > c[-1]:  # F_cur = 1 after the last current value: integral of 1 - F_ref
+        total += float((top - c[-1]) - ((n * top - sums[n]) / n - g_c[-1]))
+    return max(total, 0.0)
 
 
 def chisquare(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
     """Pearson chi-square p-value of current counts against reference counts scaled to n_cur."""
-    _, r, c = union_counts(ref, cur)
+    r, c = aligned_counts(ref, cur)
     k_norm = cur.n / ref.n
     # a category unseen in the reference has expected count 0: statistic inf, p-value 0
     with np.errstate(divide="ignore", invalid="ignore"):
