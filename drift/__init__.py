@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from drift.compare import compare
+    from drift.comparison import compare
     from drift.report import DriftReport
 
 __all__ = ["DriftReport", "compare"]
@@ -17,7 +17,7 @@ __all__ = ["DriftReport", "compare"]
 def __getattr__(name: str) -> Any:
     # lazy: `import drift` stays cheap for the CLI and the client
     if name == "compare":
-        from drift.compare import compare
+        from drift.comparison import compare
 
         return compare
     if name == "DriftReport":

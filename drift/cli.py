@@ -7,12 +7,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from drift.errors import ConfigError, DriftError
 
 if TYPE_CHECKING:
     from drift.config import Settings
+    from drift.report import DriftReport
 
 EXIT_CONFIG = 2
 
@@ -82,6 +83,76 @@ def _run_server(settings: Settings, host: str, port: int) -> int:
     return 0
 
 
+def _compare_sections(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``columns`` and ``drift`` sections for ``compare``: from a sidecar config (one model,
+    or ``--model``) or from a file with just those two top-level keys."""
+    import yaml
+
+    from drift.config import expand_env, load_settings
+
+    if not args.config:
+        return {}, {}
+    text = Path(args.config).read_text(encoding="utf-8")
+    data = yaml.safe_load(expand_env(text)) or {}
+    if isinstance(data, dict) and "models" in data:
+        settings = load_settings(args.config)
+        names = list(settings.models)
+        name = args.model or (names[0] if len(names) == 1 else None)
+        if name is None or name not in settings.models:
+            raise ConfigError([("--model", f"choose one of: {', '.join(names)}")])
+        model = settings.models[name]
+        return model.columns.model_dump(), model.drift.model_dump()
+    if not isinstance(data, dict) or set(data) - {"columns", "drift"}:
+        raise ConfigError([(args.config, "expected a sidecar config or 'columns'/'drift' keys")])
+    return dict(data.get("columns") or {}), dict(data.get("drift") or {})
+
+
+def _table(report: DriftReport) -> str:
+    rows = [*report.columns, *([report.prediction] if report.prediction else [])]
+    width = max([len(c.column) for c in rows] + [6])
+    lines = [
+        f"{'column':<{width}}  {'type':<11}  {'method':<13}  {'score':>12}  {'threshold':>9}  drift"
+    ]
+    for col in rows:
+        score = "n/a" if col.score is None else f"{col.score:.6g}"
+        flag = "DRIFT" if col.drifted else ("n/a" if col.status != "ok" else "-")
+        name = col.column + (" (prediction)" if col is report.prediction else "")
+        lines.append(
+            f"{name:<{width}}  {col.column_type.value:<11}  {col.method:<13}  {score:>12}  "
+            f"{col.threshold:>9.4g}  {flag}"
+        )
+    verdict = "DRIFT" if report.dataset_drift else "no drift"
+    lines.append(
+        f"dataset: {report.drifted_columns}/{report.evaluated_columns} columns drifted "
+        f"(share {report.drift_share:.3f}, threshold {report.share_threshold}): {verdict}"
+    )
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from drift.comparison import compare
+    from exporters.reference_file import FileReference
+
+    try:
+        columns, drift = _compare_sections(args)
+        reference = FileReference(Path(args.reference)).load()
+        current = FileReference(Path(args.current)).load()
+        report = compare(reference, current, columns=columns, drift=drift, source=args.reference)
+    except ConfigError as exc:
+        _print_config_error(exc)
+        return EXIT_CONFIG
+    except DriftError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(_table(report))
+    return 1 if args.fail_on_drift and report.dataset_drift else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from drift.demo import run_demo
 
@@ -110,6 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a configuration and its references")
     check.add_argument("config", help="YAML configuration file")
     check.set_defaults(func=cmd_check_config)
+
+    comp = sub.add_parser(
+        "compare", help="drift of CURRENT against REFERENCE (CSV or Parquet files), for CI jobs"
+    )
+    comp.add_argument("reference", help="reference data (.csv or .parquet)")
+    comp.add_argument("current", help="current data (.csv or .parquet)")
+    comp.add_argument(
+        "--config", help="sidecar config (roles and methods of one model) or columns/drift YAML"
+    )
+    comp.add_argument("--model", help="which model of --config (default: the only one)")
+    comp.add_argument("--format", choices=["table", "json"], default="table")
+    comp.add_argument(
+        "--fail-on-drift", action="store_true", help="exit with 1 when the dataset drifted"
+    )
+    comp.set_defaults(func=cmd_compare)
 
     demo = sub.add_parser("demo", help="run the service on a bundled dataset with live traffic")
     demo.add_argument("--host", default="127.0.0.1")
