@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drift.columns import CategoricalData, ColumnType, NumericData
-from drift.columns import canonical_category
+from drift.columns import CategoricalData, ColumnType, NumericData, canonical_category
 from drift.window import CountWindow, Summarizer
 from tests import strategies as hs
 

@@ -8,12 +8,15 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from drift.config import Settings
 from drift.errors import DriftError, InvalidRequest, NotReady, UnknownModel
+from drift.service.monitor import ModelMonitor
 from drift.service.service import DriftService
+from exporters.evidently_report import EvidentlyMissing, ReportPages, drift_report_html
 
 
 def get_service(request: Request) -> DriftService:
@@ -22,6 +25,14 @@ def get_service(request: Request) -> DriftService:
 
 
 ServiceDep = Annotated[DriftService, Depends(get_service)]
+
+
+def get_report_pages(request: Request) -> ReportPages:
+    pages: ReportPages = request.app.state.report_pages
+    return pages
+
+
+ReportPagesDep = Annotated[ReportPages, Depends(get_report_pages)]
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -47,6 +58,17 @@ def _error(status: int, error: str, **fields: Any) -> JSONResponse:
     return JSONResponse({"error": error, **fields}, status_code=status)
 
 
+def _no_result(model: str, monitor: ModelMonitor) -> JSONResponse:
+    needed = monitor.config.window.first_evaluation_after
+    return _error(
+        404,
+        "no_result",
+        model=model,
+        detail=f"no evaluation yet: the window has {monitor.window_samples} samples, "
+        f"the first evaluation runs at {needed}",
+    )
+
+
 def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
     """Build the app around a service; the lifespan starts and stops it."""
 
@@ -62,6 +84,7 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
 
     app = FastAPI(title="drift-sidecar", lifespan=lifespan)
     app.state.service = service
+    app.state.report_pages = ReportPages()
 
     @app.exception_handler(DriftError)
     async def drift_error(request: Request, exc: DriftError) -> JSONResponse:
@@ -69,6 +92,8 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
             return _error(404, "unknown_model", detail=str(exc), model=exc.model)
         if isinstance(exc, InvalidRequest):
             return _error(exc.status, exc.reason, field=exc.field, detail=exc.detail)
+        if isinstance(exc, EvidentlyMissing):
+            return _error(501, "report_unavailable", detail=str(exc), install=exc.install)
         if isinstance(exc, NotReady):
             return JSONResponse(
                 {"error": "not_ready", "model": exc.model, "detail": exc.detail},
@@ -122,15 +147,25 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
         monitor = svc.monitor(model)
         report = monitor.latest
         if report is None:
-            needed = monitor.config.window.first_evaluation_after
-            return _error(
-                404,
-                "no_result",
-                model=model,
-                detail=f"no evaluation yet: the window has {monitor.window_samples} samples, "
-                f"the first evaluation runs at {needed}",
-            )
+            return _no_result(model, monitor)
         return JSONResponse(report.to_dict())
+
+    @app.get("/v1/models/{model}/report", response_class=HTMLResponse)
+    async def get_report(model: str, svc: ServiceDep, pages: ReportPagesDep) -> Response:
+        """The latest evaluation as an HTML page rendered by evidently (the ``report`` extra).
+        Rendering takes about a second: it runs in a worker thread, once per evaluation."""
+        monitor = svc.monitor(model)
+        report, profile = monitor.latest, monitor.profile
+        if report is None or profile is None:
+            return _no_result(model, monitor)
+        page = pages.cached(model, report.evaluated_at)
+        if page is None:
+
+            def render() -> str:
+                return drift_report_html(profile, report, monitor.window_frame())
+
+            page = await run_in_threadpool(pages.get, model, report.evaluated_at, render)
+        return HTMLResponse(page)
 
     @app.get("/metrics")
     async def metrics(svc: ServiceDep) -> Response:
