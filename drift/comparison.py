@@ -19,7 +19,9 @@ from drift.report import DriftReport
 from drift.window import CountWindow
 
 _ROLE_SHORTCUTS = frozenset(ColumnsConfig.model_fields)
-_DRIFT_SHORTCUTS = frozenset({"method", "threshold", "share_threshold"})
+_DRIFT_SHORTCUTS = frozenset(
+    {"method", "threshold", "share_threshold", "max_categories", "correction"}
+)
 
 
 def build_options(
