@@ -130,9 +130,11 @@ class CategoricalData:
     def from_counts(
         cls, counts: Mapping[str, int], n_missing: int, numeric: bool = False
     ) -> CategoricalData:
-        freq = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+        """Categories sorted by name, so the same data gives the same value in any row order."""
+        categories = tuple(sorted(counts))
+        freq = np.fromiter((counts[c] for c in categories), dtype=np.int64, count=len(categories))
         freq.setflags(write=False)
-        return cls(tuple(counts), freq, n_missing, numeric and bool(counts))
+        return cls(categories, freq, n_missing, numeric and bool(counts))
 
     @classmethod
     def from_raw(cls, raw: npt.ArrayLike) -> CategoricalData:

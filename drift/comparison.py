@@ -84,7 +84,7 @@ def compare(
     """
     roles, options = build_options(columns, drift, shortcuts)
     profile = build_profile(reference, roles, source, options.max_categories)
-    problems = check_options(model, profile, options)
+    problems = check_options(model, profile, options, window_size=len(current))
     if problems:
         raise ConfigError(problems)
     window = window_from_frame(profile, current, options.max_categories)

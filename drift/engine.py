@@ -159,8 +159,13 @@ def evaluate(
     )
 
 
+#: empirical_mmd holds (n + m)^2 floats, as evidently's does: refuse sizes that would take
+#: more than ~200 MB rather than let the sidecar run out of memory beside the model server
+MMD_MAX_SAMPLES = 5_000
+
+
 def check_options(
-    model: str, profile: ReferenceProfile, options: DriftConfig
+    model: str, profile: ReferenceProfile, options: DriftConfig, window_size: int | None = None
 ) -> list[tuple[str, str]]:
     """Config problems only visible once the reference is known (unknown column, wrong type)."""
     problems: list[tuple[str, str]] = []
@@ -185,6 +190,18 @@ def check_options(
             problems.append(
                 (f"{base}.{kind}.method", f"{choice.method} does not apply to {kind} columns")
             )
+    if window_size is not None:
+        for col in profile.columns.values():
+            configured, _ = configured_choice(col, options)
+            if configured == "empirical_mmd" and col.data.n + window_size > MMD_MAX_SAMPLES:
+                problems.append(
+                    (
+                        f"{base}.columns.{col.name}.method",
+                        f"empirical_mmd needs (reference + window)^2 floats: "
+                        f"{col.data.n} + {window_size} samples exceed {MMD_MAX_SAMPLES}; "
+                        "use a smaller window or another method",
+                    )
+                )
     if options.method:
         kinds = {c.column_type for c in profile.columns.values()}
         for kind in kinds - METHODS[options.method].column_types:

@@ -106,7 +106,7 @@ def test_high_cardinality_is_bounded() -> None:
     data = profile.columns["user"].data
     assert isinstance(data, CategoricalData)
     assert len(data.categories) == 100
-    assert data.categories[-1] == OTHER
+    assert OTHER in data.categories
     assert data.n == 20_000  # nothing is lost: the tail is counted in the other bucket
     window = CountWindow(profile.column_types, 5_000, profile.vocabularies, max_new_categories=100)
     window.append({"user": cur["user"].tolist()}, 5_000)

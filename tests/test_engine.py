@@ -386,3 +386,14 @@ def test_correction_changes_decisions_of_p_value_tests_only() -> None:
         "m", profile, snap, DriftConfig(method="wasserstein", correction="bonferroni"), 300
     )
     assert all(c.adjusted_score is None for c in dist.columns)
+
+
+def test_empirical_mmd_is_refused_when_its_matrix_would_be_huge() -> None:
+    profile = make_profile()
+    options = DriftConfig(numerical=MethodChoice(method="empirical_mmd"))
+    assert check_options("m", profile, options, window_size=100) == []
+    problems = dict(check_options("m", profile, options, window_size=10_000))
+    assert any(
+        field.startswith("models.m.drift.columns.") and "empirical_mmd needs" in reason
+        for field, reason in problems.items()
+    )

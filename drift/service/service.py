@@ -35,7 +35,7 @@ def load_profile(model: str, config: ModelConfig) -> ReferenceProfile:
     source = reference_source(config)
     frame = source.load()
     profile = build_profile(frame, config.columns, source.description, config.drift.max_categories)
-    problems = check_options(model, profile, config.drift)
+    problems = check_options(model, profile, config.drift, window_size=config.window.size)
     if problems:
         raise ConfigError(problems)
     return profile

@@ -15,6 +15,17 @@ import numpy as np
 from drift.columns import ColumnData, ColumnType, NumericData
 from drift.stattests.base import Direction, Method, binned_shares
 from drift.stattests.core import chisquare, jensenshannon, ks, wasserstein, z
+from drift.stattests.distances import ed, hellinger, kl_div, psi
+from drift.stattests.permutation import empirical_mmd, tvd
+from drift.stattests.pvalues import (
+    anderson,
+    cramer_von_mises,
+    es,
+    fisher_exact,
+    g_test,
+    mannw,
+    t_test,
+)
 
 __all__ = [
     "METHODS",
@@ -27,11 +38,13 @@ __all__ = [
 
 _BOTH = frozenset({ColumnType.NUMERICAL, ColumnType.CATEGORICAL})
 _NUM = frozenset({ColumnType.NUMERICAL})
-# As in evidently, chisquare and z may only be configured for categorical columns; its default
-# choice still applies them to numerical columns with few values.
+# Column types as evidently's StatTest.allowed_feature_types. chisquare and z may only be configured
+# for categorical columns; evidently's default choice still applies them to numerical columns with
+# few values.
 _CAT = frozenset({ColumnType.CATEGORICAL})
 
 METHODS: dict[str, Method] = {
+    # evidently's default choices (registry._get_default_stattest)
     "ks": Method("ks", "K-S p_value", Direction.P_LE, 0.05, _NUM, ks),
     "chisquare": Method("chisquare", "chi-square p_value", Direction.P_LT, 0.05, _CAT, chisquare),
     "z": Method("z", "Z-test p_value", Direction.P_LT, 0.05, _CAT, z),
@@ -45,6 +58,32 @@ METHODS: dict[str, Method] = {
     ),
     "jensenshannon": Method(
         "jensenshannon", "Jensen-Shannon distance", Direction.DISTANCE_GE, 0.1, _BOTH, jensenshannon
+    ),
+    # distances (drift.stattests.distances); note ed cuts strictly above the threshold
+    "psi": Method("psi", "PSI", Direction.DISTANCE_GE, 0.1, _BOTH, psi),
+    "kl_div": Method(
+        "kl_div", "Kullback-Leibler divergence", Direction.DISTANCE_GE, 0.1, _BOTH, kl_div
+    ),
+    "hellinger": Method(
+        "hellinger", "Hellinger distance", Direction.DISTANCE_GE, 0.1, _BOTH, hellinger
+    ),
+    "ed": Method("ed", "Energy-distance", Direction.DISTANCE_GT, 0.1, _NUM, ed),
+    # p-values (drift.stattests.pvalues); note cramer_von_mises drifts at p == threshold
+    "anderson": Method("anderson", "Anderson-Darling", Direction.P_LT, 0.1, _NUM, anderson),
+    "cramer_von_mises": Method(
+        "cramer_von_mises", "Cramer-von Mises", Direction.P_LE, 0.1, _NUM, cramer_von_mises
+    ),
+    "mannw": Method("mannw", "Mann-Whitney U-rank test", Direction.P_LT, 0.05, _NUM, mannw),
+    "t_test": Method("t_test", "t_test", Direction.P_LT, 0.05, _NUM, t_test),
+    "es": Method("es", "Epps-Singleton", Direction.P_LT, 0.05, _NUM, es),
+    "fisher_exact": Method(
+        "fisher_exact", "Fisher's Exact test", Direction.P_LT, 0.1, _CAT, fisher_exact
+    ),
+    "g_test": Method("g_test", "g_test", Direction.P_LT, 0.1, _CAT, g_test),
+    # permutation p-values (drift.stattests.permutation)
+    "TVD": Method("TVD", "Total-Variation-Distance", Direction.P_LT, 0.1, _CAT, tvd),
+    "empirical_mmd": Method(
+        "empirical_mmd", "empirical_mmd", Direction.P_LT, 0.1, _NUM, empirical_mmd
     ),
 }
 

@@ -4,7 +4,7 @@ evidently's binning. Pure functions of ``ColumnData``; no I/O."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -20,6 +20,7 @@ class Direction(StrEnum):
     P_LE = "p_value<=threshold"  # ks
     P_LT = "p_value<threshold"  # chisquare, z
     DISTANCE_GE = "distance>=threshold"
+    DISTANCE_GT = "distance>threshold"  # ed (energy distance)
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,13 @@ class Method:
             return score <= threshold
         if self.direction is Direction.P_LT:
             return score < threshold
+        if self.direction is Direction.DISTANCE_GT:
+            return score > threshold
         return score >= threshold
 
     @property
     def is_p_value(self) -> bool:
-        return self.direction is not Direction.DISTANCE_GE
+        return self.direction in (Direction.P_LE, Direction.P_LT)
 
 
 def numeric_values(data: ColumnData) -> np.ndarray:
@@ -73,15 +76,21 @@ def union_counts(ref: ColumnData, cur: ColumnData) -> tuple[list[Any], np.ndarra
 
 
 def aligned_counts(ref: ColumnData, cur: ColumnData) -> tuple[np.ndarray, np.ndarray]:
-    """Reference and current counts over the categories that occur in either, in no particular
-    order (for tests that only sum over categories: chisquare, jensenshannon)."""
+    """Reference and current counts over the categories that occur in either (for tests that
+    only sum over categories: chisquare, jensenshannon). The order depends on the category
+    names only, never on row order, so results are bit-for-bit reproducible."""
     if isinstance(ref, CategoricalData) and isinstance(cur, CategoricalData):
         nr, nc = len(ref.categories), len(cur.categories)
-        # built over one vocabulary (the window's is seeded with the reference's categories)
+        # built over one vocabulary (the window's is seeded with the reference's categories,
+        # which are sorted); categories first seen in the window follow in arrival order
         if nr <= nc and cur.categories[:nr] == ref.categories:
             r = np.zeros(nc)
             r[:nr] = ref.frequencies
             c = cur.frequencies.astype(np.float64)
+            if nc > nr:
+                tail = np.argsort(np.array(cur.categories[nr:], dtype=object), kind="stable")
+                order = np.concatenate((np.arange(nr), nr + tail))
+                r, c = r[order], c[order]
             keep = (r > 0) | (c > 0)
             return r[keep], c[keep]
     _, r, c = union_counts(ref, cur)
@@ -123,3 +132,34 @@ def binned_shares(
         return ref_share, cur_share
     r, c = aligned_counts(ref, cur)
     return r / ref.n, c / cur.n
+
+
+def filled_binned_shares(
+    ref: ColumnData, cur: ColumnData, column_type: ColumnType
+) -> tuple[np.ndarray, np.ndarray]:
+    """evidently's ``get_binned_data(..., feel_zeroes=True)`` (psi, kl_div): ``binned_shares``
+    with every zero share replaced, per sample, by the smallest non-zero share / 1e6 if that is
+    <= 0.0001, else by 0.0001."""
+    filled = []
+    for shares in binned_shares(ref, cur, column_type):
+        out = np.array(shares, dtype=np.float64)  # a copy: binned_shares may share its arrays
+        smallest = out[out != 0].min()
+        np.place(out, out == 0, smallest / 10**6 if smallest <= 0.0001 else 0.0001)
+        filled.append(out)
+    return filled[0], filled[1]
+
+
+def evidently_raw_keys(keys: Sequence[Any], reference: ColumnData) -> list[Any]:
+    """The values evidently holds for these categories: numbers for a numerical column or a
+    numeric categorical reference, else the strings. Python sets of them iterate in the order
+    evidently's sets of raw values do (same hashes), which fixes the order in which evidently
+    sums over categories; see ``drift.stattests.permutation.tvd``."""
+    if isinstance(reference, NumericData) or not reference.numeric:
+        return list(keys)
+    raw: list[Any] = []
+    for key in keys:
+        try:
+            raw.append(float(key))  # hash(1.0) == hash(1): one spelling for ints and floats
+        except ValueError:
+            raw.append(key)  # a window value that is not a number
+    return raw
