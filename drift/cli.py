@@ -166,6 +166,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_rules_export(args: argparse.Namespace) -> int:
+    from exporters.prometheus_rules import RUNBOOK_URL, export_rules
+
+    paths = export_rules(
+        Path(args.directory),
+        Path(args.prometheus_rule_dir) if args.prometheus_rule_dir else None,
+        runbook_url=args.runbook_url or RUNBOOK_URL,
+    )
+    for path in paths:
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="drift-sidecar", description="Data and model drift monitoring beside a model server."
@@ -206,6 +219,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=20.0, help="samples per second")
     demo.add_argument("--workdir", help="where to write the demo reference and config")
     demo.set_defaults(func=cmd_demo)
+
+    rules = sub.add_parser("rules", help="Prometheus alerting rules for the sidecar's metrics")
+    rules_sub = rules.add_subparsers(dest="action", required=True)
+    export = rules_sub.add_parser(
+        "export", help="write the rule file and a Prometheus Operator PrometheusRule"
+    )
+    export.add_argument("directory", help="where to write drift-sidecar.rules.yaml")
+    export.add_argument(
+        "--prometheus-rule-dir", help="where to write prometheusrule.yaml (default: DIRECTORY)"
+    )
+    export.add_argument(
+        "--runbook-url", help="URL of docs/runbook.md for the annotations (default: that path)"
+    )
+    export.set_defaults(func=cmd_rules_export)
     return parser
 
 
