@@ -179,6 +179,91 @@ def cmd_rules_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grafana_missing(exc: ImportError) -> int:
+    print(
+        f"error: {exc.name or 'a Grafana library'} is not installed: "
+        "pip install 'drift-sidecar[grafana]'",
+        file=sys.stderr,
+    )
+    return EXIT_CONFIG
+
+
+def cmd_dashboards_export(args: argparse.Namespace) -> int:
+    try:
+        from exporters.grafana_files import DEFAULT_DASHBOARDS_PATH, export_dashboards
+    except ImportError as exc:
+        return _grafana_missing(exc)
+
+    path_in_grafana = args.dashboards_path or DEFAULT_DASHBOARDS_PATH
+    for path in export_dashboards(Path(args.directory), path_in_grafana):
+        print(path)
+    return 0
+
+
+def cmd_dashboards_provision(args: argparse.Namespace) -> int:
+    import os
+
+    try:
+        from grafana_client.client import GrafanaException
+
+        from exporters.grafana_files import FOLDER_TITLE, FOLDER_UID
+        from exporters.grafana_provision import DatasourceSpec, provision_dashboards
+    except ImportError as exc:
+        return _grafana_missing(exc)
+
+    token = os.environ.get(args.token_env, "")
+    if not token:
+        print(f"error: set {args.token_env} to a Grafana service account token", file=sys.stderr)
+        return EXIT_CONFIG
+    datasource = None
+    if args.prometheus_url:
+        datasource = DatasourceSpec(args.datasource_name, args.datasource_uid, args.prometheus_url)
+    try:
+        outcomes = provision_dashboards(
+            args.grafana_url,
+            token,
+            args.folder_uid or FOLDER_UID,
+            args.folder_title or FOLDER_TITLE,
+            datasource,
+        )
+    except GrafanaException as exc:
+        print(f"error: Grafana at {args.grafana_url}: {exc.message}", file=sys.stderr)
+        return 1
+    for outcome in outcomes:
+        print(outcome.line())
+    return 0
+
+
+def _add_dashboards_parser(sub: Any) -> None:
+    """``dashboards export|provision``; defaults are resolved in the commands, so that building
+    the parser does not import the Grafana libraries."""
+    dashboards = sub.add_parser("dashboards", help="Grafana dashboards for the sidecar's metrics")
+    actions = dashboards.add_subparsers(dest="action", required=True)
+    export = actions.add_parser(
+        "export", help="write the dashboard JSON, a Grafana file provider and a ConfigMap"
+    )
+    export.add_argument("directory", help="where to write the files")
+    export.add_argument(
+        "--dashboards-path",
+        help="where Grafana reads the JSON files, the provider's options.path "
+        "(default: /var/lib/grafana/dashboards/drift-sidecar)",
+    )
+    export.set_defaults(func=cmd_dashboards_export)
+    prov = actions.add_parser(
+        "provision", help="create or update the dashboards through Grafana's HTTP API"
+    )
+    prov.add_argument("--grafana-url", required=True, help="e.g. https://grafana.example.com")
+    prov.add_argument("--token-env", default="GRAFANA_TOKEN", help="env var holding the API token")
+    prov.add_argument("--folder-uid", help="default: drift-sidecar")
+    prov.add_argument("--folder-title", help="default: Drift monitoring")
+    prov.add_argument(
+        "--prometheus-url", help="create this Prometheus datasource unless its uid exists"
+    )
+    prov.add_argument("--datasource-name", default="drift-sidecar-prometheus")
+    prov.add_argument("--datasource-uid", default="drift-sidecar-prometheus")
+    prov.set_defaults(func=cmd_dashboards_provision)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="drift-sidecar", description="Data and model drift monitoring beside a model server."
@@ -233,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--runbook-url", help="URL of docs/runbook.md for the annotations (default: that path)"
     )
     export.set_defaults(func=cmd_rules_export)
+    _add_dashboards_parser(sub)
     return parser
 
 

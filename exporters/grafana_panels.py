@@ -1,0 +1,242 @@
+"""Building blocks of the Grafana dashboards: queries, panels, grid layout, variables.
+
+Pure functions over ``grafana-foundation-sdk`` builders: nothing here talks to Grafana. Every
+panel gets a title, a description, a unit and the ``$datasource`` variable as its datasource;
+``layout`` places panels row by row on Grafana's 24-column grid and numbers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as dashboard_builders
+from grafana_foundation_sdk.builders import prometheus, stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+GRID_COLUMNS = 24
+DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
+"""Every panel and query reads from the datasource chosen in the ``datasource`` variable."""
+
+OK = "green"
+BAD = "red"
+NOTICE = "yellow"
+
+PanelBuilder = timeseries.Panel | stat.Panel | statetimeline.Panel | table.Panel
+
+
+# queries -------------------------------------------------------------------------------------
+
+
+def query(
+    expr: str, legend: str = "", ref: str = "A", instant: bool = False
+) -> prometheus.Dataquery:
+    """One PromQL target; ``instant`` ones are evaluated at the end of the time range only
+    (tables), and are returned in table format."""
+    target = (
+        prometheus.Dataquery()
+        .expr(expr)
+        .ref_id(ref)
+        .datasource(DATASOURCE)
+        .legend_format(legend or "__auto")
+    )
+    return target.instant().format(PromQueryFormat.TABLE) if instant else target.range()
+
+
+def thresholds(*steps: tuple[float | None, str]) -> dashboard_builders.ThresholdsConfig:
+    """Absolute thresholds; the first step's value is ``None`` (from minus infinity)."""
+    return (
+        dashboard_builders.ThresholdsConfig()
+        .mode(model.ThresholdsMode.ABSOLUTE)
+        .steps([model.Threshold(value=value, color=color) for value, color in steps])
+    )
+
+
+def state_mapping(ok_text: str, bad_text: str, bad_color: str = BAD) -> list[model.ValueMapping]:
+    """Text for a 0/1 state gauge: 0 is fine (green), 1 is the alert condition."""
+    return [
+        model.ValueMap(
+            options={
+                "0": model.ValueMappingResult(text=ok_text, color=OK, index=0),
+                "1": model.ValueMappingResult(text=bad_text, color=bad_color, index=1),
+            }
+        )
+    ]
+
+
+def data_link(title: str, url: str) -> dashboard_builders.DashboardLink:
+    return dashboard_builders.DashboardLink(title).url(url).target_blank(False)
+
+
+# panels --------------------------------------------------------------------------------------
+
+
+def timeseries_panel(
+    title: str,
+    description: str,
+    unit: str,
+    targets: Sequence[prometheus.Dataquery],
+    *,
+    min_value: float | None = 0,
+    max_value: float | None = None,
+    limits: dashboard_builders.ThresholdsConfig | None = None,
+    links: Sequence[dashboard_builders.DashboardLink] = (),
+) -> timeseries.Panel:
+    """Lines over time, legend as a table with the last value. ``limits`` are drawn as dashed
+    lines (the alert threshold) and colour nothing else."""
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(list(targets))
+        .unit(unit)
+        .line_width(1)
+        .fill_opacity(10)
+        .legend(
+            common_builders.VizLegendOptions()
+            .display_mode(common.LegendDisplayMode.TABLE)
+            .placement(common.LegendPlacement.BOTTOM)
+            .show_legend(True)
+            .calcs(["lastNotNull", "max"])
+        )
+        .tooltip(
+            common_builders.VizTooltipOptions()
+            .mode(common.TooltipDisplayMode.MULTI)
+            .sort(common.SortOrder.DESCENDING)
+        )
+    )
+    if min_value is not None:
+        panel = panel.min(min_value)
+    if max_value is not None:
+        panel = panel.max(max_value)
+    if limits is not None:
+        panel = panel.thresholds(limits).thresholds_style(
+            common_builders.GraphThresholdsStyleConfig().mode(
+                common.GraphThresholdsStyleMode.DASHED
+            )
+        )
+    if links:
+        panel = panel.data_links(list(links))
+    return panel
+
+
+def stat_panel(
+    title: str,
+    description: str,
+    unit: str,
+    targets: Sequence[prometheus.Dataquery],
+    limits: dashboard_builders.ThresholdsConfig,
+    *,
+    mappings: Sequence[model.ValueMapping] = (),
+    no_value: str = "no data",
+    links: Sequence[dashboard_builders.DashboardLink] = (),
+    decimals: int | None = None,
+) -> stat.Panel:
+    """The latest value per series, coloured by ``limits`` (which match the alert rules)."""
+    panel = (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(list(targets))
+        .unit(unit)
+        .thresholds(limits)
+        .no_value(no_value)
+        .color_mode(common.BigValueColorMode.BACKGROUND)
+        .graph_mode(common.BigValueGraphMode.NONE)
+        .text_mode(common.BigValueTextMode.VALUE_AND_NAME)
+        .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    )
+    if mappings:
+        panel = panel.mappings(list(mappings))
+    if links:
+        panel = panel.data_links(list(links))
+    if decimals is not None:
+        panel = panel.decimals(decimals)
+    return panel
+
+
+def state_timeline_panel(
+    title: str,
+    description: str,
+    targets: Sequence[prometheus.Dataquery],
+    mappings: Sequence[model.ValueMapping],
+    limits: dashboard_builders.ThresholdsConfig,
+) -> statetimeline.Panel:
+    """One band per series, coloured by its 0/1 state over time."""
+    return (
+        statetimeline.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(list(targets))
+        .unit("none")
+        .mappings(list(mappings))
+        .thresholds(limits)
+        .color_scheme(dashboard_builders.FieldColor().mode(model.FieldColorModeId.THRESHOLDS))
+        .show_value(common.VisibilityMode.NEVER)
+        .line_width(0)
+        .fill_opacity(70)
+        .merge_values(True)
+        .row_height(0.8)
+    )
+
+
+def table_panel(
+    title: str,
+    description: str,
+    unit: str,
+    targets: Sequence[prometheus.Dataquery],
+    transformations: Sequence[model.DataTransformerConfig],
+    overrides: Sequence[tuple[str, Sequence[model.DynamicConfigValue]]] = (),
+) -> table.Panel:
+    """Instant queries joined into one table (``transformations``); ``overrides`` set the unit
+    or display of single columns by field name."""
+    panel = (
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(list(targets))
+        .unit(unit)
+        .transformations(list(transformations))
+        .show_header(True)
+        .align(common.FieldTextAlignment.AUTO)
+        .inspect(False)
+    )
+    for name, properties in overrides:
+        panel = panel.override_by_name(name, list(properties))
+    return panel
+
+
+# layout --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A panel and its size in grid units (width out of 24 columns, height in rows)."""
+
+    panel: PanelBuilder
+    width: int
+    height: int
+
+
+def layout(rows: Sequence[Sequence[Cell]]) -> list[PanelBuilder]:
+    """Place ``rows`` top to bottom, each row's cells left to right, and number the panels 1..n.
+    A row wider than the grid is an error (Grafana would wrap it and overlap the next row)."""
+    placed: list[PanelBuilder] = []
+    y = 0
+    for row in rows:
+        x = 0
+        for cell in row:
+            if x + cell.width > GRID_COLUMNS:
+                raise ValueError(f"row at y={y} is wider than {GRID_COLUMNS} columns")
+            position = model.GridPos(h=cell.height, w=cell.width, x=x, y=y)
+            placed.append(cell.panel.grid_pos(position).id(len(placed) + 1))
+            x += cell.width
+        y += max((cell.height for cell in row), default=0)
+    return placed
