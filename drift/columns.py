@@ -56,6 +56,10 @@ class NumericData:
 
     values: FloatArray
     n_missing: int
+    #: for a window column: ``searchsorted(reference, values, "right")`` against the reference
+    #: array ``ranked_against`` (kept up to date by the window's summarizer), else None
+    reference_ranks: IntArray | None = None
+    ranked_against: FloatArray | None = None
 
     @classmethod
     def from_raw(cls, raw: npt.ArrayLike) -> NumericData:
@@ -65,10 +69,34 @@ class NumericData:
         )
 
     @classmethod
-    def from_sorted(cls, values: FloatArray, n_missing: int) -> NumericData:
+    def from_sorted(
+        cls,
+        values: FloatArray,
+        n_missing: int,
+        reference_ranks: IntArray | None = None,
+        ranked_against: FloatArray | None = None,
+    ) -> NumericData:
         """Wrap already sorted finite values (not copied; made read-only)."""
         values.setflags(write=False)
-        return cls(values=values, n_missing=n_missing)
+        return cls(values, n_missing, reference_ranks, ranked_against)
+
+    def ranks_in(self, reference: FloatArray) -> IntArray:
+        """``searchsorted(reference, self.values, "right")``: how many reference values are <=
+        each of ours; precomputed by the window's summarizer when it knows the reference."""
+        if self.ranked_against is reference and self.reference_ranks is not None:
+            return self.reference_ranks
+        ranks: IntArray = np.searchsorted(reference, self.values, side="right")
+        return ranks
+
+    @cached_property
+    def unique_counts(self) -> tuple[FloatArray, IntArray]:
+        """Distinct values and their counts, in O(n) from the sorted values."""
+        v = self.values
+        if v.size == 0:
+            return v, np.zeros(0, dtype=np.int64)
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(v)) + 1))
+        counts = np.diff(np.concatenate((starts, [v.size]))).astype(np.int64)
+        return v[starts], counts
 
     @property
     def n(self) -> int:
@@ -80,8 +108,7 @@ class NumericData:
 
     @cached_property
     def n_unique(self) -> int:
-        v = self.values
-        return int(np.count_nonzero(np.diff(v)) + 1) if v.size else 0
+        return int(self.unique_counts[0].size)
 
     @cached_property
     def std(self) -> float:
@@ -97,12 +124,32 @@ class NumericData:
         sums.setflags(write=False)
         return sums
 
+    def crossings(self, m: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """For a window of ``m`` values: the levels j/m (j = 1..m-1), where this CDF first
+        reaches each level (its ceil(j n/m)-th smallest value, minus ``center``), and the
+        integral G of the CDF there. Depends on ``m`` only, so it is cached (a few sizes)."""
+        cache: dict[int, tuple[FloatArray, FloatArray, FloatArray]] = self.__dict__.setdefault(
+            "_crossings", {}
+        )
+        found = cache.get(m)
+        if found is None:
+            n = self.values.size
+            j = np.arange(1, m)
+            k_star = -(-(j * n) // m)  # ceil(j n / m), in 1..n
+            x_star = self.values[k_star - 1] - self.center
+            g_star = (k_star * x_star - self.centered_prefix_sums[k_star]) / n
+            found = (j / m, x_star, g_star)
+            if len(cache) >= 4:
+                cache.pop(next(iter(cache)))
+            cache[m] = found
+        return found
+
     @cached_property
     def center(self) -> float:
         return float(self.values.mean()) if self.values.size else 0.0
 
     def value_counts(self) -> dict[Any, int]:
-        keys, counts = np.unique(self.values, return_counts=True)
+        keys, counts = self.unique_counts
         return {float(k): int(c) for k, c in zip(keys, counts, strict=True)}
 
 

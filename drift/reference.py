@@ -68,6 +68,15 @@ class ReferenceProfile:
         return SampleSchema(num, cat, prediction=pred.name, prediction_type=pred.column_type)
 
     @property
+    def numeric_values(self) -> dict[str, np.ndarray]:
+        """Each numerical column's sorted reference values (for window ranks)."""
+        return {
+            name: col.data.values
+            for name, col in self.columns.items()
+            if isinstance(col.data, NumericData)
+        }
+
+    @property
     def vocabularies(self) -> dict[str, tuple[str, ...]]:
         """Each categorical column's reference categories, to seed a window's codes."""
         return {

@@ -185,19 +185,13 @@ class CountWindow:
         return buffers + vocab
 
 
-def _remove_sorted(values: FloatArray, remove: FloatArray) -> FloatArray:
-    """``values`` (sorted) minus the multiset ``remove`` (sorted, each present in ``values``)."""
-    if remove.size == 0:
-        return values
+def _positions_of(values: FloatArray, remove: FloatArray) -> npt.NDArray[np.intp]:
+    """Distinct positions in ``values`` (sorted) of the multiset ``remove`` (sorted, each
+    present in ``values``)."""
     first = np.searchsorted(values, remove, side="left")
     rank = np.arange(remove.size) - np.searchsorted(remove, remove, side="left")
-    return np.delete(values, first + rank)
-
-
-def _insert_sorted(values: FloatArray, add: FloatArray) -> FloatArray:
-    if add.size == 0:
-        return values
-    return np.insert(values, np.searchsorted(values, add, side="left"), add)
+    positions: npt.NDArray[np.intp] = first + rank
+    return positions
 
 
 def _finite_sorted(values: FloatArray) -> FloatArray:
@@ -208,11 +202,16 @@ def _finite_sorted(values: FloatArray) -> FloatArray:
 class Summarizer:
     """Turns views into snapshots, carrying sorted numerical values between evaluations.
 
+    With ``rank_against`` (the reference's sorted values per numerical column) it also carries,
+    for every window value, how many reference values are <= it, which the Wasserstein distance
+    would otherwise recompute with a binary search per value at every evaluation.
     Owned by whoever evaluates one window (the service's evaluator); not thread-safe.
     """
 
+    rank_against: Mapping[str, FloatArray] = field(default_factory=dict)
     _previous: WindowView | None = None
     _sorted: dict[str, FloatArray] = field(default_factory=dict)
+    _ranks: dict[str, npt.NDArray[np.intp]] = field(default_factory=dict)
 
     def summarize(self, view: WindowView) -> WindowSnapshot:
         columns: dict[str, ColumnData] = {}
@@ -220,16 +219,33 @@ class Summarizer:
         new = view.total_seen - prev.total_seen if prev is not None else -1
         incremental = prev is not None and 0 <= new < view.samples
         for name, raw in view.numeric.items():
+            reference = self.rank_against.get(name)
             previous_sorted = self._sorted.get(name)
+            previous_ranks = self._ranks.get(name)
+            ranks: npt.NDArray[np.intp] | None = None
             if incremental and prev is not None and previous_sorted is not None:
                 evicted = prev.samples + new - view.samples
-                kept = _remove_sorted(previous_sorted, _finite_sorted(prev.numeric[name][:evicted]))
-                values = _insert_sorted(kept, _finite_sorted(raw[view.samples - new :]))
+                gone = _positions_of(previous_sorted, _finite_sorted(prev.numeric[name][:evicted]))
+                kept = np.delete(previous_sorted, gone)
+                added = _finite_sorted(raw[view.samples - new :])
+                at = np.searchsorted(kept, added, side="left")
+                values = np.insert(kept, at, added)
+                if reference is not None and previous_ranks is not None:
+                    added_ranks = np.searchsorted(reference, added, side="right")
+                    ranks = np.insert(np.delete(previous_ranks, gone), at, added_ranks)
             else:
                 values = _finite_sorted(raw)
+            if reference is not None and ranks is None:
+                ranks = np.searchsorted(reference, values, side="right")
             self._sorted[name] = values
-            finite_count = int(values.size)
-            columns[name] = NumericData.from_sorted(values, raw.size - finite_count)
+            if ranks is not None:
+                self._ranks[name] = ranks
+            columns[name] = NumericData.from_sorted(
+                values,
+                raw.size - int(values.size),
+                reference_ranks=ranks,
+                ranked_against=reference if ranks is not None else None,
+            )
         for name, codes in view.codes.items():
             categories = view.vocabularies[name]
             present = codes[codes != MISSING_CODE]

@@ -157,7 +157,8 @@ def test_incremental_summaries_equal_fresh_ones(
     batches its snapshot equals one computed from scratch."""
     columns, sizes = stream
     window = CountWindow(TYPES, size)
-    summarizer = Summarizer()
+    reference = np.array([-1.0, 0.0, 0.0, 0.5, 2.0, 1e300])
+    summarizer = Summarizer(rank_against={"x": reference})
     start = 0
     for k in sizes:
         window.append({name: values[start : start + k] for name, values in columns.items()}, k)
@@ -169,6 +170,11 @@ def test_incremental_summaries_equal_fresh_ones(
         assert isinstance(x_fresh, NumericData)
         assert x_inc.values.tolist() == x_fresh.values.tolist()
         assert x_inc.n_missing == x_fresh.n_missing
+        # the carried ranks are what a binary search against the reference would give
+        assert x_inc.ranked_against is reference
+        assert x_inc.ranks_in(reference).tolist() == (
+            np.searchsorted(reference, x_fresh.values, side="right").tolist()
+        )
         c_inc, c_fresh = incremental.columns["c"], fresh.columns["c"]
         assert isinstance(c_inc, CategoricalData)
         assert isinstance(c_fresh, CategoricalData)

@@ -67,10 +67,11 @@ class ModelMonitor:
                     vocabularies=profile.vocabularies,
                     max_new_categories=self.config.drift.max_categories,
                 )
-                self._summarizer = Summarizer()
                 self._since_eval = 0
             self._profile = profile
             self._schema = profile.sample_schema()
+            # carried ranks are relative to the reference: a new reference starts afresh
+            self._summarizer = Summarizer(rank_against=profile.numeric_values)
             self.state = ReferenceState.READY
             self.error = None
 

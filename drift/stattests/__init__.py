@@ -93,7 +93,7 @@ def union_n_unique(ref: ColumnData, cur: ColumnData, limit: int) -> int:
     if ref.n_unique > limit:
         return ref.n_unique
     if isinstance(ref, NumericData) and isinstance(cur, NumericData):
-        return int(np.union1d(np.unique(ref.values), np.unique(cur.values)).size)
+        return int(np.union1d(ref.unique_counts[0], cur.unique_counts[0]).size)
     return len(set(ref.value_counts()) | set(cur.value_counts()))
 
 

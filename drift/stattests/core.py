@@ -36,10 +36,12 @@ def wasserstein(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> fl
     if not isinstance(ref, NumericData) or not isinstance(cur, NumericData):
         raise TypeError("wasserstein needs numerical columns")
     norm = max(ref.std, 0.001)
-    return wasserstein_distance_sorted(ref, cur.values) / norm
+    return wasserstein_distance_sorted(ref, cur.values, cur.ranks_in(ref.values)) / norm
 
 
-def wasserstein_distance_sorted(ref: NumericData, cur: np.ndarray) -> float:
+def wasserstein_distance_sorted(
+    ref: NumericData, cur: np.ndarray, cur_ranks: np.ndarray | None = None
+) -> float:
     """W1 between the empirical distributions of ``ref`` and sorted ``cur``, in O(m log n).
 
     Between consecutive current values F_cur is constant (j/m) and F_ref crosses that level at
@@ -52,17 +54,16 @@ def wasserstein_distance_sorted(ref: NumericData, cur: np.ndarray) -> float:
     if n == m and np.array_equal(values, cur):
         return 0.0
     c = cur - center
-    k_c = np.searchsorted(values, cur, side="right")
+    k_c = cur_ranks if cur_ranks is not None else np.searchsorted(values, cur, side="right")
     g_c = (k_c * c - sums[k_c]) / n
     total = float(g_c[0])  # F_cur = 0 before the first current value: integral of F_ref
     if m > 1:
-        j = np.arange(1, m)
-        level = j / m
+        level, x_star, g_star = ref.crossings(m)
         a, b, ga, gb = c[:-1], c[1:], g_c[:-1], g_c[1:]
-        k_star = -(-(j * n) // m)  # ceil(j n / m), in 1..n
-        s = np.clip(values[k_star - 1] - center, a, b)
-        gs = np.where(s == a, ga, np.where(s == b, gb, (k_star * s - sums[k_star]) / n))
-        total += float(np.sum(level * (2 * s - a - b) + ga + gb - 2 * gs))
+        s = np.clip(x_star, a, b)
+        # G(s): G(a) or G(b) when the crossing lies outside the interval, else G(x_star)
+        gs = np.where(s == a, ga, np.where(s == b, gb, g_star))
+        total += float(np.dot(level, 2 * s - a - b) + ga.sum() + gb.sum() - 2 * gs.sum())
     top = values[-1] - center
     if top > c[-1]:  # F_cur = 1 after the last current value: integral of 1 - F_ref
         total += float((top - c[-1]) - ((n * top - sums[n]) / n - g_c[-1]))
