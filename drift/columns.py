@@ -127,22 +127,14 @@ class NumericData:
     def crossings(self, m: int) -> tuple[FloatArray, FloatArray, FloatArray]:
         """For a window of ``m`` values: the levels j/m (j = 1..m-1), where this CDF first
         reaches each level (its ceil(j n/m)-th smallest value, minus ``center``), and the
-        integral G of the CDF there. Depends on ``m`` only, so it is cached (a few sizes)."""
-        cache: dict[int, tuple[FloatArray, FloatArray, FloatArray]] = self.__dict__.setdefault(
-            "_crossings", {}
-        )
-        found = cache.get(m)
-        if found is None:
-            n = self.values.size
-            j = np.arange(1, m)
-            k_star = -(-(j * n) // m)  # ceil(j n / m), in 1..n
-            x_star = self.values[k_star - 1] - self.center
-            g_star = (k_star * x_star - self.centered_prefix_sums[k_star]) / n
-            found = (j / m, x_star, g_star)
-            if len(cache) >= 4:
-                cache.pop(next(iter(cache)))
-            cache[m] = found
-        return found
+        integral G of the CDF there. Not cached: m changes with the window's missing values,
+        and a cache per m would hold O(window) floats per column."""
+        n = self.values.size
+        j = np.arange(1, m)
+        k_star = -(-(j * n) // m)  # ceil(j n / m), in 1..n
+        x_star = self.values[k_star - 1] - self.center
+        g_star = (k_star * x_star - self.centered_prefix_sums[k_star]) / n
+        return j / m, x_star, g_star
 
     @cached_property
     def center(self) -> float:
