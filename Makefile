@@ -33,7 +33,7 @@ run: $(VENV)/.run-installed
 
 apt-deps:
 	@missing=""; \
-	for tool in prometheus chromium; do command -v $$tool >/dev/null || missing="$(APT_PACKAGES)"; done; \
+	for tool in prometheus promtool prometheus-alertmanager amtool chromium; do command -v $$tool >/dev/null || missing="$(APT_PACKAGES)"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
