@@ -31,16 +31,91 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ReferenceConfig(_Strict):
-    """Where the reference (training) data comes from. Only local files for now."""
+class ClearMLReferenceConfig(_Strict):
+    """A ClearML Dataset: by ``dataset_id``, or by ``project`` + ``name`` (latest finalized
+    version unless ``version`` is given). Connection settings come from the standard
+    ``CLEARML_*`` environment variables or ``clearml.conf``, never from this file."""
 
-    path: Path = Field(description="CSV or Parquet file; relative paths are relative to the config")
+    dataset_id: str | None = Field(None, min_length=1, description="a dataset (task) id")
+    project: str | None = Field(None, min_length=1, description="dataset project")
+    name: str | None = Field(None, min_length=1, description="dataset name")
+    version: str | None = Field(None, min_length=1, description="e.g. '1.2.0'; default: latest")
+    tags: list[str] = Field(default_factory=list, description="the dataset must have all tags")
+    alias: str | None = Field(
+        None, description="passed to Dataset.get; ClearML records it on the current Task only"
+    )
+    only_published: bool = Field(False, description="only published (not just finalized)")
+    files: str = Field("*", min_length=1, description="glob of the files to read, e.g. *.parquet")
+    timeout_seconds: float = Field(10.0, gt=0, description="connect/read timeout per request")
+    retries: int = Field(2, ge=0, le=20, description="HTTP retries per request (SDK default 240)")
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> ClearMLReferenceConfig:
+        if self.dataset_id is not None:
+            extra = [k for k in ("project", "name", "version") if getattr(self, k) is not None]
+            if extra or self.tags:
+                raise ValueError(
+                    f"dataset_id selects one dataset; remove {', '.join(extra or ['tags'])}"
+                )
+        elif self.project is None or self.name is None:
+            raise ValueError("set dataset_id, or project and name")
+        return self
+
+
+class S3ReferenceConfig(_Strict):
+    """An object (``s3://bucket/key``) or every object under a prefix (``s3://bucket/dir/``).
+    Credentials: the standard AWS env vars, or ``credentials_file`` (a mounted AWS file)."""
+
+    url: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
+    endpoint_url: str | None = Field(None, description="S3-compatible store, e.g. MinIO")
+    region: str | None = None
+    files: str = Field("*", min_length=1, description="glob of keys under a prefix url")
+    credentials_file: Path | None = Field(None, description="AWS shared credentials file")
+    profile: str | None = Field(None, description="profile in the credentials file")
+    timeout_seconds: float = Field(10.0, gt=0)
+    retries: int = Field(2, ge=0, le=20)
+
+
+class ReferenceConfig(_Strict):
+    """Where the reference (training) data comes from: exactly one of path, clearml, s3."""
+
+    path: Path | None = Field(
+        None, description="CSV or Parquet file; relative paths are relative to the config"
+    )
+    clearml: ClearMLReferenceConfig | None = None
+    s3: S3ReferenceConfig | None = None
     format: Literal["auto", "csv", "parquet"] = Field(
         "auto", description="file format; 'auto' decides by the file extension"
     )
     retry_seconds: float = Field(
         30.0, gt=0, description="retry a failed load after this many seconds"
     )
+    refresh_minutes: float | None = Field(
+        None, gt=0, description="poll the source for a newer version this often (default: off)"
+    )
+    sample_rows: int | None = Field(
+        None, gt=0, description="profile a deterministic sample of this many rows"
+    )
+    sample_seed: int = Field(0, ge=0, description="seed of the row sample")
+    cache_dir: Path | None = Field(
+        None,
+        description="profile cache for clearml/s3 sources "
+        "(default: /var/lib/drift-sidecar/cache if writable, else a temp dir)",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> ReferenceConfig:
+        chosen = [k for k in ("path", "clearml", "s3") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError(
+                "set exactly one of reference.path, reference.clearml, reference.s3"
+                + (f" (got {', '.join(chosen)})" if chosen else "")
+            )
+        return self
+
+    @property
+    def kind(self) -> Literal["file", "clearml", "s3"]:
+        return "clearml" if self.clearml else "s3" if self.s3 else "file"
 
 
 class ColumnsConfig(_Strict):
@@ -131,11 +206,167 @@ class DriftConfig(_Strict):
         return _check_method(value)
 
 
+# alerting ------------------------------------------------------------------------------------
+
+Severity = Literal["info", "warning", "critical"]
+AlertKind = Literal["dataset", "prediction"]
+_PLACEHOLDER = re.compile(r"^(changeme|change-me|xxx+|todo|placeholder|<.*>|\.\.\.)$", re.I)
+
+
+def _no_placeholder(value: str | None, what: str) -> str | None:
+    if value is not None and (not value.strip() or _PLACEHOLDER.match(value.strip())):
+        raise ValueError(f"{what} looks like a placeholder ({value!r}); set the real secret")
+    return value
+
+
+def _all_kinds() -> list[AlertKind]:
+    return ["dataset", "prediction"]
+
+
+class SlackConfig(_Strict):
+    """Slack: an incoming webhook, or a bot token and a channel."""
+
+    enabled: bool = Field(True, description="false switches the channel off")
+    webhook_url: str | None = Field(None, description="incoming webhook URL (secret: use ${VAR})")
+    token: str | None = Field(None, description="bot token xoxb-... (secret: use ${VAR})")
+    channel: str | None = Field(None, description="channel for the bot token, e.g. #ml-oncall")
+    api_url: str = Field("https://slack.com/api/", description="Web API base URL (bot token mode)")
+    timeout_seconds: float = Field(10.0, gt=0, description="HTTP timeout of one attempt")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        _no_placeholder(value, "webhook_url")
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("webhook_url must be an http(s) URL")
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        return _no_placeholder(value, "token")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> SlackConfig:
+        if self.webhook_url is not None and self.token is not None:
+            raise ValueError("set either webhook_url or token + channel, not both")
+        if self.webhook_url is None and self.token is None:
+            raise ValueError("set webhook_url, or token and channel")
+        if self.token is not None and not self.channel:
+            raise ValueError("channel is required with token")
+        return self
+
+
+class KafkaConfig(_Strict):
+    """Kafka producer settings (confluent-kafka / librdkafka property names in ``extra``)."""
+
+    enabled: bool = Field(True, description="false switches the channel off")
+    bootstrap_servers: str = Field(min_length=1, description="host:port[,host:port...]")
+    topic: str = Field("drift-alerts", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    acks: Literal["all", "-1", "0", "1"] = Field("all", description="producer acks")
+    client_id: str = "drift-sidecar"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(None, description="secret: use ${VAR}")
+    ssl_ca_location: str | None = Field(None, description="CA bundle file (PEM)")
+    ssl_certificate_location: str | None = Field(None, description="client certificate (PEM)")
+    ssl_key_location: str | None = Field(None, description="client key (PEM)")
+    message_timeout_seconds: float = Field(
+        10.0, gt=0, description="one delivery attempt gives up after this long"
+    )
+    extra: dict[str, str] = Field(
+        default_factory=dict, description="more librdkafka producer properties"
+    )
+
+    @field_validator("acks", mode="before")
+    @classmethod
+    def _acks_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("sasl_password")
+    @classmethod
+    def _password(cls, value: str | None) -> str | None:
+        return _no_placeholder(value, "sasl_password")
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaConfig:
+        if self.security_protocol.startswith("SASL_"):
+            missing = [
+                name
+                for name in ("sasl_mechanism", "sasl_username", "sasl_password")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"{self.security_protocol} needs {', '.join(missing)}")
+        return self
+
+
+class DeliveryConfig(_Strict):
+    """Per-sink queue and retry policy: exponential backoff with jitter, then a maximum age."""
+
+    queue_size: int = Field(1000, gt=0, description="notifications waiting per sink")
+    initial_backoff_seconds: float = Field(1.0, gt=0)
+    max_backoff_seconds: float = Field(60.0, gt=0)
+    multiplier: float = Field(2.0, ge=1)
+    jitter: float = Field(0.2, ge=0, le=1, description="+- this fraction of each delay")
+    max_age_seconds: float = Field(
+        3600.0, gt=0, description="a notification not delivered by then is dropped and counted"
+    )
+
+
+class ChannelSwitch(_Strict):
+    enabled: bool = True
+
+
+class AlertsConfig(_Strict):
+    """Native alerting: a state machine per (model, kind) and the sinks it notifies."""
+
+    native: bool = Field(
+        True, description="evaluate alerts in the sidecar (false: only forward Alertmanager's)"
+    )
+    kinds: list[AlertKind] = Field(default_factory=_all_kinds, description="what alerts fire on")
+    fire_after: int = Field(3, ge=1, description="consecutive drifted evaluations to fire")
+    resolve_after: int = Field(3, ge=1, description="consecutive clean evaluations to resolve")
+    repeat_interval_seconds: float = Field(
+        4 * 3600.0, ge=0, description="re-send a still-firing alert after this long (0: never)"
+    )
+    severity: Severity = "warning"
+    top_columns: int = Field(5, ge=1, le=50, description="drifted columns named per message")
+    grafana_url: str | None = Field(None, description="dashboard link; {model} is replaced")
+    report_url: str | None = Field(
+        None, description="report link, e.g. https://host/v1/models/{model}/report"
+    )
+    slack: SlackConfig | None = None
+    kafka: KafkaConfig | None = None
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+
+
+class ModelAlertsConfig(_Strict):
+    """Per-model overrides; unset keys inherit the top-level ``alerts`` section."""
+
+    enabled: bool = Field(True, description="false: no native alerts for this model")
+    kinds: list[AlertKind] | None = None
+    fire_after: int | None = Field(None, ge=1)
+    resolve_after: int | None = Field(None, ge=1)
+    repeat_interval_seconds: float | None = Field(None, ge=0)
+    severity: Severity | None = None
+    top_columns: int | None = Field(None, ge=1, le=50)
+    grafana_url: str | None = None
+    report_url: str | None = None
+    slack: ChannelSwitch = Field(default_factory=ChannelSwitch)
+    kafka: ChannelSwitch = Field(default_factory=ChannelSwitch)
+
+
 class ModelConfig(_Strict):
     reference: ReferenceConfig
     columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
     window: WindowConfig = Field(default_factory=WindowConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    alerts: ModelAlertsConfig = Field(
+        default_factory=ModelAlertsConfig,
+        description="per-model overrides of the top-level alerts section",
+    )
 
 
 class ServerConfig(_Strict):
@@ -154,6 +385,7 @@ class Settings(BaseSettings):
     )
 
     server: ServerConfig = Field(default_factory=ServerConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     models: dict[str, ModelConfig]
 
     @field_validator("models")
@@ -215,19 +447,20 @@ def settings_from_mapping(data: Any, base_dir: Path | None = None) -> Settings:
         raise ConfigError(problems) from None
     if base_dir is None:
         return settings
-    models = {
-        name: model.model_copy(
-            update={
-                "reference": model.reference.model_copy(
-                    update={"path": (base_dir / model.reference.path).resolve()}
-                )
-            }
-        )
-        if not model.reference.path.is_absolute()
-        else model
-        for name, model in settings.models.items()
-    }
+    models = {name: _resolve_paths(model, base_dir) for name, model in settings.models.items()}
     return settings.model_copy(update={"models": models})
+
+
+def _resolve_paths(model: ModelConfig, base_dir: Path) -> ModelConfig:
+    ref = model.reference
+    update = {
+        key: (base_dir / value).resolve()
+        for key, value in (("path", ref.path), ("cache_dir", ref.cache_dir))
+        if value is not None and not value.is_absolute()
+    }
+    return (
+        model.model_copy(update={"reference": ref.model_copy(update=update)}) if update else model
+    )
 
 
 def load_settings(path: str | Path) -> Settings:

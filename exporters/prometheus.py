@@ -8,10 +8,11 @@ Label values are bounded: ``model`` comes from the config, ``column`` from the r
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -27,6 +28,9 @@ REQUEST_REJECT_REASONS = (
     "not_ready",
 )
 
+ALERT_STATUSES = ("sent", "retried", "dropped")
+DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
 EVALUATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -37,7 +41,9 @@ def _finite(score: float) -> bool:
 class ServiceMetrics:
     """Counters and histograms updated by the service as things happen."""
 
-    def __init__(self, registry: CollectorRegistry, models: Sequence[str]) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, models: Sequence[str], channels: Sequence[str] = ()
+    ) -> None:
         self.samples = Counter(
             "drift_samples", "Samples accepted into the window", ["model"], registry=registry
         )
@@ -72,10 +78,42 @@ class ServiceMetrics:
             ["model"],
             registry=registry,
         )
+        self.reference_switches = Counter(
+            "drift_reference_switches",
+            "Times a refresh installed a newer reference version",
+            ["model"],
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "drift_alerts",
+            "Alert notifications per sink: sent, retried (a failed attempt that will be "
+            "retried), dropped (queue full, too old or refused for good)",
+            ["model", "channel", "status"],
+            registry=registry,
+        )
+        self.alert_queue_depth = Gauge(
+            "drift_alert_queue_depth",
+            "Notifications waiting in a sink's queue",
+            ["channel"],
+            registry=registry,
+        )
+        self.alert_delivery_seconds = Histogram(
+            "drift_alert_delivery_seconds",
+            "Time from queueing to delivery of a notification, retries included",
+            ["channel"],
+            buckets=DELIVERY_BUCKETS,
+            registry=registry,
+        )
+        for channel in channels:
+            self.alert_delivery_seconds.labels(channel)
+            for model in models:
+                for status in ALERT_STATUSES:
+                    self.alerts.labels(model, channel, status)
         for model in models:  # export zeros from the start, so rate() and absent() behave
             self.samples.labels(model)
             self.evaluation_errors.labels(model)
             self.reference_load_failures.labels(model)
+            self.reference_switches.labels(model)
             for reason in RejectReason:
                 self.samples_rejected.labels(model, reason.value)
         for req_reason in REQUEST_REJECT_REASONS:
@@ -92,6 +130,10 @@ class ModelView:
     window_samples: int
     window_size: int
     report: DriftReport | None
+    reference_source: str | None = None  # file | s3 | clearml
+    reference_version: str | None = None
+    reference_loaded_at: float | None = None  # unix time it was built from the source
+    reference_cached: bool = False  # served from the cache: the source is unreachable
 
 
 class DriftCollector(Collector):
@@ -152,6 +194,22 @@ class DriftCollector(Collector):
         ref_loaded = GaugeMetricFamily(
             "drift_reference_loaded", "1 once the model's reference is loaded", labels=["model"]
         )
+        ref_info = GaugeMetricFamily(
+            "drift_reference_info",
+            "1 for the installed reference's source and version",
+            labels=["model", "source", "version"],
+        )
+        ref_age = GaugeMetricFamily(
+            "drift_reference_age_seconds",
+            "Seconds since the installed reference was loaded from its source",
+            labels=["model"],
+        )
+        ref_cached = GaugeMetricFamily(
+            "drift_reference_cached",
+            "1 while the last cached reference stands in for an unreachable source",
+            labels=["model"],
+        )
+        now = time.time()
         last_eval = GaugeMetricFamily(
             "drift_last_evaluation_timestamp_seconds",
             "Unix time of the latest evaluation",
@@ -164,6 +222,10 @@ class DriftCollector(Collector):
             window_size.add_metric([m], view.window_size)
             if view.reference_loaded:
                 ref_rows.add_metric([m], view.reference_rows)
+            if view.reference_source is not None and view.reference_loaded_at is not None:
+                ref_info.add_metric([m, view.reference_source, view.reference_version or ""], 1.0)
+                ref_age.add_metric([m], max(0.0, now - view.reference_loaded_at))
+                ref_cached.add_metric([m], 1.0 if view.reference_cached else 0.0)
             report = view.report
             if report is None:
                 continue
@@ -198,5 +260,8 @@ class DriftCollector(Collector):
             window_size,
             ref_rows,
             ref_loaded,
+            ref_info,
+            ref_age,
+            ref_cached,
             last_eval,
         )

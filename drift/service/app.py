@@ -11,7 +11,9 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
 
+from drift.alerting.alertmanager import AlertmanagerPayload
 from drift.config import Settings
 from drift.errors import DriftError, InvalidRequest, NotReady, UnknownModel
 from drift.service.monitor import ModelMonitor
@@ -126,6 +128,20 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
                 status_code=422,
             )
         return JSONResponse({"accepted": result.accepted, "rejected": []})
+
+    @app.post("/v1/alertmanager")
+    async def post_alertmanager(request: Request, svc: ServiceDep) -> JSONResponse:
+        """Alertmanager's webhook (payload version 4): each new or changed alert is queued for
+        the Slack and Kafka sinks; delivery happens on the sinks' threads."""
+        body = await read_body(request, svc.settings.server.max_body_bytes)
+        try:
+            payload = AlertmanagerPayload.model_validate_json(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "(body)"
+            raise InvalidRequest(422, "invalid_body", field, first["msg"]) from None
+        queued = svc.alerts.receive_alertmanager(payload)
+        return JSONResponse({"received": len(payload.alerts), "queued": queued})
 
     @app.get("/v1/models")
     async def list_models(svc: ServiceDep) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -12,6 +13,9 @@ from drift.engine import evaluate
 from drift.reference import ReferenceProfile
 from drift.report import DriftReport
 from drift.samples import Batch, SampleSchema
+
+if TYPE_CHECKING:
+    from drift.service.references import ReferenceInfo
 from drift.window import CountWindow, Summarizer
 
 
@@ -34,6 +38,7 @@ class ModelMonitor:
         self.error: str | None = None
         self._lock = threading.Lock()
         self._profile: ReferenceProfile | None = None
+        self._reference_info: ReferenceInfo | None = None
         self._schema: SampleSchema | None = None
         self._window: CountWindow | None = None
         self._since_eval = 0
@@ -43,6 +48,11 @@ class ModelMonitor:
     @property
     def profile(self) -> ReferenceProfile | None:
         return self._profile
+
+    @property
+    def reference_info(self) -> ReferenceInfo | None:
+        """Source, version and age of the installed reference (swapped with the profile)."""
+        return self._reference_info
 
     @property
     def schema(self) -> SampleSchema | None:
@@ -57,7 +67,9 @@ class ModelMonitor:
         window = self._window
         return 0 if window is None else len(window)
 
-    def install_reference(self, profile: ReferenceProfile) -> None:
+    def install_reference(
+        self, profile: ReferenceProfile, info: ReferenceInfo | None = None
+    ) -> None:
         """Swap in a reference; the window is kept when the column types are unchanged."""
         with self._lock:
             if self._window is None or dict(self._window.column_types) != profile.column_types:
@@ -69,6 +81,7 @@ class ModelMonitor:
                 )
                 self._since_eval = 0
             self._profile = profile
+            self._reference_info = info
             self._schema = profile.sample_schema()
             # carried ranks are relative to the reference: a new reference starts afresh
             self._summarizer = Summarizer(rank_against=profile.numeric_values)

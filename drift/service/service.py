@@ -6,39 +6,36 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from drift.alerting.ports import AlertSink
 from drift.config import ModelConfig, Settings
-from drift.engine import check_options
-from drift.errors import ConfigError, DriftError, NotReady, UnknownModel
-from drift.ports import ReferenceSource
-from drift.reference import ReferenceProfile, build_profile
+from drift.errors import DriftError, NotReady, UnknownModel
+from drift.reference import ReferenceProfile
 from drift.report import DriftReport
 from drift.samples import Rejection, validate_samples
 from drift.service.monitor import ModelMonitor, ReferenceState
+from drift.service.references import (
+    ReferenceLoader,
+    profile_frame,
+    reference_source,
+)
+from exporters.alert_delivery import AlertDelivery, build_sinks
 from exporters.prometheus import DriftCollector, ModelView, ServiceMetrics
-from exporters.reference_file import FileReference
 
 log = logging.getLogger(__name__)
 
 
-def reference_source(config: ModelConfig) -> ReferenceSource:
-    return FileReference(config.reference.path, config.reference.format)
-
-
 def load_profile(model: str, config: ModelConfig) -> ReferenceProfile:
-    """Load and profile one model's reference; raises a DriftError naming what is wrong."""
+    """Load and profile one model's reference from its source (no cache; used by
+    ``check-config``); raises a DriftError naming what is wrong."""
     source = reference_source(config)
-    frame = source.load()
-    profile = build_profile(frame, config.columns, source.description, config.drift.max_categories)
-    problems = check_options(model, profile, config.drift, window_size=config.window.size)
-    if problems:
-        raise ConfigError(problems)
-    return profile
+    version = source.current()
+    return profile_frame(model, config, source.load(version), version.description)
 
 
 @dataclass(frozen=True)
@@ -83,78 +80,129 @@ class Evaluator:
 
 
 class DriftService:
-    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: CollectorRegistry | None = None,
+        alert_sinks: Mapping[str, AlertSink] | None = None,
+    ) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         self.monitors = {name: ModelMonitor(name, cfg) for name, cfg in settings.models.items()}
-        self.metrics = ServiceMetrics(self.registry, list(self.monitors))
+        sinks = build_sinks(settings.alerts) if alert_sinks is None else alert_sinks
+        self.metrics = ServiceMetrics(self.registry, list(self.monitors), list(sinks))
+        self.alerts = AlertDelivery(settings, self.metrics, sinks)
         self.registry.register(DriftCollector(self.views))
         self.evaluator = Evaluator(self._evaluate)
         self._loader: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._references: dict[str, ReferenceLoader] = {}
         self.started_at = time.time()
 
     # lifecycle -------------------------------------------------------------------------------
     def start(self, load_in_background: bool = True) -> None:
+        self.alerts.start()
         self.evaluator.start()
-        if load_in_background:
+        schedule = dict.fromkeys(self.monitors, 0.0)
+        if not load_in_background:  # load now; retries and refreshes still run in background
+            now = time.monotonic()
+            schedule = {}
+            for name in self.monitors:
+                due = self._next_due(name, self._load_reference(name), now)
+                if due is not None:
+                    schedule[name] = due
+        if schedule:
             self._loader = threading.Thread(
-                target=self._load_until_done, name="drift-loader", daemon=True
+                target=self._load_until_done, args=(schedule,), name="drift-loader", daemon=True
             )
             self._loader.start()
-        else:
-            self.load_references()
 
     def stop(self) -> None:
         self._stopping.set()
         self.evaluator.stop()
         if self._loader is not None:
             self._loader.join(timeout=5)
+        self.alerts.stop()
 
-    def _load_until_done(self) -> None:
-        """Load every reference; retry failed ones every ``reference.retry_seconds``."""
-        pending = set(self.monitors)
-        next_try = dict.fromkeys(pending, 0.0)
-        while pending and not self._stopping.is_set():
+    def _load_until_done(self, schedule: dict[str, float]) -> None:
+        """Load every reference, retry failed ones every ``reference.retry_seconds`` (also while
+        a cached profile stands in for an unreachable source), and poll the sources with
+        ``reference.refresh_minutes`` for newer versions."""
+        next_try = dict(schedule)
+        while next_try and not self._stopping.is_set():
             now = time.monotonic()
-            due = {name for name in pending if next_try[name] <= now}
-            loaded = self.load_references(sorted(due))
-            pending -= loaded
-            for name in due - loaded:
-                next_try[name] = now + self.monitors[name].config.reference.retry_seconds
-            if pending:
-                wake = min(next_try[name] for name in pending)
-                self._stopping.wait(max(0.0, wake - time.monotonic()))
+            for name in sorted(n for n, due in next_try.items() if due <= now):
+                due = self._next_due(name, self._load_reference(name), now)
+                if due is None:
+                    del next_try[name]
+                else:
+                    next_try[name] = due
+            if next_try:
+                self._stopping.wait(max(0.0, min(next_try.values()) - time.monotonic()))
+
+    def _next_due(self, name: str, ok: bool, now: float) -> float | None:
+        """When to ask the source again: retry after a failure or while serving the cache,
+        poll with ``refresh_minutes``, else never."""
+        info, ref = self.monitors[name].reference_info, self.monitors[name].config.reference
+        if not ok or (info is not None and info.cached):
+            return now + ref.retry_seconds
+        if ref.refresh_minutes is not None:
+            return now + ref.refresh_minutes * 60
+        return None
 
     def load_references(self, names: list[str] | None = None) -> set[str]:
         """Load the named references (default: all); returns the names that loaded."""
-        loaded: set[str] = set()
-        for name in names if names is not None else list(self.monitors):
-            monitor = self.monitors[name]
-            started = time.perf_counter()
-            try:
-                profile = load_profile(name, monitor.config)
-            except DriftError as exc:
-                self.metrics.reference_load_failures.labels(name).inc()
-                monitor.mark_failed(str(exc))
-                log.error(
-                    "model %s: cannot load reference (retry in %ss): %s",
-                    name,
-                    monitor.config.reference.retry_seconds,
-                    exc,
-                )
-                continue
-            monitor.install_reference(profile)
-            loaded.add(name)
-            log.info(
-                "model %s: reference %s loaded (%d rows, %d columns) in %.2fs",
+        return {
+            n
+            for n in (names if names is not None else list(self.monitors))
+            if self._load_reference(n)
+        }
+
+    def _load_reference(self, name: str) -> bool:
+        """Install the source's current reference unless it is installed already (a refresh
+        that finds a newer version swaps it atomically); False when loading failed."""
+        monitor = self.monitors[name]
+        started = time.perf_counter()
+        try:
+            loader = self._references.get(name) or ReferenceLoader(name, monitor.config)
+            self._references[name] = loader
+            loaded = loader.load(monitor.reference_info)
+        except DriftError as exc:
+            self.metrics.reference_load_failures.labels(name).inc()
+            monitor.mark_failed(str(exc))
+            log.error(
+                "model %s: cannot load reference (retry in %ss): %s",
                 name,
-                profile.source,
-                profile.rows,
-                len(profile.columns),
-                time.perf_counter() - started,
+                monitor.config.reference.retry_seconds,
+                exc,
             )
-        return loaded
+            return False
+        if loaded is None:
+            return True  # the installed version is still current
+        previous = monitor.reference_info
+        monitor.install_reference(loaded.profile, loaded.info)
+        info = loaded.info
+        if info.cached:
+            self.metrics.reference_load_failures.labels(name).inc()
+            log.warning("model %s: %s (version %s)", name, info.note, info.version)
+        elif previous is not None and previous.version_id != info.version_id:
+            self.metrics.reference_switches.labels(name).inc()
+            log.info(
+                "model %s: reference switched from version %s to %s (%s)",
+                name,
+                previous.version,
+                info.version,
+                info.description,
+            )
+        log.info(
+            "model %s: reference %s loaded (%d rows, %d columns) in %.2fs",
+            name,
+            info.description,
+            loaded.profile.rows,
+            len(loaded.profile.columns),
+            time.perf_counter() - started,
+        )
+        return True
 
     # requests --------------------------------------------------------------------------------
     def monitor(self, model: str) -> ModelMonitor:
@@ -177,6 +225,7 @@ class DriftService:
             self.metrics.samples_rejected.labels(model, rejection.reason.value).inc()
         if len(batch):
             due = monitor.ingest(batch)
+            self.alerts.record_ingest(model, len(batch))
             self.metrics.samples.labels(model).inc(len(batch))
             if due:
                 self.evaluator.request(model)
@@ -187,7 +236,11 @@ class DriftService:
 
     def readiness(self) -> tuple[bool, dict[str, dict[str, Any]]]:
         detail = {
-            name: {"state": m.state.value, **({"error": m.error} if m.error else {})}
+            name: {
+                "state": m.state.value,
+                **({"error": m.error} if m.error else {}),
+                **_reference_detail(m),
+            }
             for name, m in self.monitors.items()
         }
         ready = all(m.state is ReferenceState.READY for m in self.monitors.values())
@@ -202,8 +255,13 @@ class DriftService:
             self.metrics.evaluation_errors.labels(model).inc()
             log.exception("model %s: evaluation failed", model)
             return
-        if report is not None:
-            self.metrics.evaluation_seconds.labels(model).observe(report.evaluation_seconds)
+        if report is None:
+            return
+        self.metrics.evaluation_seconds.labels(model).observe(report.evaluation_seconds)
+        try:  # alert state machines and queueing only; delivery runs on the sinks' threads
+            self.alerts.observe(report, monitor.profile)
+        except Exception:
+            log.exception("model %s: alert evaluation failed", model)
 
     def views(self) -> Iterator[ModelView]:
         for name, m in self.monitors.items():
@@ -215,4 +273,31 @@ class DriftService:
                 window_samples=m.window_samples,
                 window_size=m.config.window.size,
                 report=m.latest,
+                **_reference_view(m),
             )
+
+
+def _reference_detail(monitor: ModelMonitor) -> dict[str, Any]:
+    info = monitor.reference_info
+    if info is None:
+        return {}
+    ref: dict[str, Any] = {
+        "source": info.source,
+        "version": info.version,
+        "description": info.description,
+        "loaded_at": info.loaded_at,
+        "cached": info.cached,
+    }
+    return {"reference": ref, **({"warning": info.note} if info.note else {})}
+
+
+def _reference_view(monitor: ModelMonitor) -> dict[str, Any]:
+    info = monitor.reference_info
+    if info is None:
+        return {}
+    return {
+        "reference_source": info.source,
+        "reference_version": info.version,
+        "reference_loaded_at": info.loaded_at,
+        "reference_cached": info.cached,
+    }

@@ -1,0 +1,198 @@
+"""From drift reports to notifications: one ``AlertTracker`` per (model, kind), plus the
+window start times and the reference version the notifications carry. Pure: the caller passes
+the clock and delivers the notifications."""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from drift.alerting.notification import ColumnScore, Notification, Source, Status, Window
+from drift.alerting.policy import AlertPolicy
+from drift.alerting.state import AlertTracker, Transition
+from drift.columns import NumericData
+from drift.reference import ReferenceProfile
+from drift.report import ColumnDrift, ColumnStatus, DriftReport
+from drift.stattests import METHODS
+
+KINDS = ("dataset", "prediction")
+
+
+def _strength(col: ColumnDrift) -> float:
+    """How far past its threshold a column is, comparable across p-values and distances."""
+    if col.score is None or not math.isfinite(col.score) or col.threshold <= 0:
+        return 0.0
+    method = METHODS.get(col.method)
+    if method is not None and method.is_p_value:
+        return math.inf if col.score <= 0 else col.threshold / col.score
+    return col.score / col.threshold
+
+
+def _score(col: ColumnDrift) -> ColumnScore:
+    score = col.score if col.score is not None and math.isfinite(col.score) else None
+    return ColumnScore(col.column, col.method, score, col.threshold, col.drifted)
+
+
+def top_drifted(report: DriftReport, limit: int) -> tuple[ColumnScore, ...]:
+    """The drifted feature columns, strongest first (ties by name), at most ``limit``."""
+    drifted = [c for c in report.columns if c.drifted and c.status is ColumnStatus.OK]
+    drifted.sort(key=lambda c: (-_strength(c), c.column))
+    return tuple(_score(c) for c in drifted[:limit])
+
+
+def reference_version(profile: ReferenceProfile) -> str:
+    """A content hash of the reference profile (column names, types and data): it changes
+    exactly when the reference data does, whatever the file is called."""
+    digest = hashlib.sha256(f"{profile.rows}".encode())
+    for name, col in sorted(profile.columns.items()):
+        digest.update(f"\0{name}\0{col.column_type.value}\0{col.role.value}\0".encode())
+        data = col.data
+        if isinstance(data, NumericData):
+            digest.update(np.ascontiguousarray(data.values, dtype=np.float64).tobytes())
+        else:
+            digest.update("\0".join(data.categories).encode())
+            digest.update(np.ascontiguousarray(data.frequencies, dtype=np.int64).tobytes())
+        digest.update(f"\0{data.n_missing}".encode())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+class WindowClock:
+    """Arrival time of each ingested batch per model, so a window gets a start time.
+
+    Bounded: the latest ``max_batches`` batches per model; an older window start is unknown.
+    """
+
+    def __init__(self, max_batches: int = 4096) -> None:
+        self._max = max_batches
+        self._lock = threading.Lock()
+        self._seen: dict[str, int] = {}
+        self._batches: dict[str, deque[tuple[int, float]]] = {}
+
+    def record(self, model: str, count: int, now: float) -> None:
+        with self._lock:
+            first = self._seen.get(model, 0) + 1
+            self._seen[model] = first - 1 + count
+            self._batches.setdefault(model, deque(maxlen=self._max)).append((first, now))
+
+    def arrival(self, model: str, ordinal: int) -> float | None:
+        """When sample number ``ordinal`` (1-based, counted over all time) arrived."""
+        with self._lock:
+            batches = list(self._batches.get(model, ()))
+        i = bisect.bisect_right([first for first, _ in batches], ordinal) - 1
+        if i < 0 or (i == 0 and len(batches) == self._max):
+            return None  # before the oldest batch we remember
+        return batches[i][1]
+
+
+class AlertEngine:
+    """Feeds each evaluation to the model's trackers; returns the notifications to send."""
+
+    def __init__(
+        self,
+        policies: Mapping[str, AlertPolicy],
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.policies = dict(policies)
+        self._new_id = new_id
+        self._trackers: dict[tuple[str, str], AlertTracker] = {
+            (model, kind): AlertTracker(p.fire_after, p.resolve_after, p.repeat_interval)
+            for model, p in self.policies.items()
+            if p.native
+            for kind in p.kinds
+        }
+
+    def tracker(self, model: str, kind: str) -> AlertTracker | None:
+        return self._trackers.get((model, kind))
+
+    def observe(
+        self,
+        report: DriftReport,
+        now: float,
+        window_start: float | None = None,
+        reference_version: str | None = None,
+    ) -> list[Notification]:
+        policy = self.policies.get(report.model)
+        if policy is None or not policy.native:
+            return []
+        out: list[Notification] = []
+        for kind in policy.kinds:
+            if kind == "prediction" and report.prediction is None:
+                continue
+            drifted = (
+                report.dataset_drift
+                if kind == "dataset"
+                else report.prediction is not None and report.prediction.drifted
+            )
+            tracker = self._trackers[(report.model, kind)]
+            transition = tracker.observe(drifted, now)
+            if transition is None:
+                continue
+            out.append(
+                self._notification(
+                    policy, kind, transition, tracker, report, now, window_start, reference_version
+                )
+            )
+        return out
+
+    def _notification(
+        self,
+        policy: AlertPolicy,
+        kind: str,
+        transition: Transition,
+        tracker: AlertTracker,
+        report: DriftReport,
+        now: float,
+        window_start: float | None,
+        reference_version: str | None,
+    ) -> Notification:
+        started = tracker.started_at if tracker.started_at is not None else now
+        status = Status.RESOLVED if transition is Transition.RESOLVED else Status.FIRING
+        alert_id = hashlib.sha256(f"{policy.model}\0{kind}\0{started!r}".encode()).hexdigest()
+        share = f"{report.drift_share:.0%} of the feature columns drifted"
+        threshold = f"threshold {report.share_threshold:.0%}"
+        if kind == "dataset":
+            what = f"Dataset drift on model {policy.model}"
+            detail = f"{share} ({threshold})"
+        else:
+            what = f"Prediction drift on model {policy.model}"
+            pred = report.prediction
+            detail = f"prediction {pred.column} ({pred.method})" if pred is not None else ""
+        summary = f"{what}: {detail}" if status is Status.FIRING else f"Resolved: {what} ({share})"
+        prediction = (
+            None
+            if report.prediction is None or report.prediction.status is not ColumnStatus.OK
+            else _score(report.prediction)
+        )
+        return Notification(
+            event_id=self._new_id(),
+            alert_id=alert_id[:32],
+            status=status,
+            source=Source.SIDECAR,
+            kind=kind,
+            model=policy.model,
+            severity=policy.severity,
+            summary=summary,
+            started_at=started,
+            timestamp=now,
+            drift_share=report.drift_share,
+            share_threshold=report.share_threshold,
+            drifted_columns=report.drifted_columns,
+            evaluated_columns=report.evaluated_columns,
+            columns=top_drifted(report, policy.top_columns),
+            prediction=prediction,
+            reference_source=report.reference_source,
+            reference_version=reference_version,
+            window=Window(
+                window_start, report.evaluated_at, report.window_samples, report.window_size
+            ),
+            grafana_url=policy.link(policy.grafana_url),
+            report_url=policy.link(policy.report_url),
+            repeat=transition is Transition.REPEATED,
+        )

@@ -1,0 +1,88 @@
+"""The per-(model, kind) alert state machine with hysteresis, and de-duplication by key.
+
+``AlertTracker`` fires after ``fire_after`` consecutive drifted evaluations, resolves after
+``resolve_after`` consecutive clean ones, and while firing says nothing more until
+``repeat_interval`` seconds have passed (then it repeats once per interval). ``Deduplicator``
+does the same for alerts that arrive already decided (from Alertmanager): a key is let through
+when its status changes, or when a firing one is older than the repeat interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from drift.alerting.notification import Status
+
+
+class Transition(StrEnum):
+    FIRED = "fired"
+    REPEATED = "repeated"
+    RESOLVED = "resolved"
+
+
+@dataclass
+class AlertTracker:
+    fire_after: int
+    resolve_after: int
+    repeat_interval: float  # seconds; 0: never repeat
+    firing: bool = False
+    drifted_streak: int = 0
+    clean_streak: int = 0
+    started_at: float | None = None
+    last_sent: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.fire_after < 1 or self.resolve_after < 1 or self.repeat_interval < 0:
+            raise ValueError("need fire_after >= 1, resolve_after >= 1, repeat_interval >= 0")
+
+    def observe(self, drifted: bool, now: float) -> Transition | None:
+        """Feed one evaluation's decision; the transition to notify about, if any."""
+        if drifted:
+            self.drifted_streak += 1
+            self.clean_streak = 0
+        else:
+            self.clean_streak += 1
+            self.drifted_streak = 0
+        if not self.firing:
+            if self.drifted_streak >= self.fire_after:
+                self.firing = True
+                self.started_at = self.last_sent = now
+                return Transition.FIRED
+            return None
+        if drifted:
+            due = self.last_sent is None or now - self.last_sent >= self.repeat_interval
+            if self.repeat_interval > 0 and due:
+                self.last_sent = now
+                return Transition.REPEATED
+            return None
+        if self.clean_streak >= self.resolve_after:
+            self.firing = False
+            self.last_sent = now
+            return Transition.RESOLVED
+        return None
+
+
+class Deduplicator:
+    """Remembers the last status sent per key (bounded: the oldest keys are forgotten)."""
+
+    def __init__(self, repeat_interval: float, max_keys: int = 10_000) -> None:
+        self.repeat_interval = repeat_interval
+        self.max_keys = max_keys
+        self._last: dict[str, tuple[Status, float]] = {}
+
+    def admit(self, key: str, status: Status, now: float) -> bool:
+        last = self._last.get(key)
+        if last is not None:
+            last_status, sent_at = last
+            if last_status is status and not (
+                status is Status.FIRING
+                and self.repeat_interval > 0
+                and now - sent_at >= self.repeat_interval
+            ):
+                return False
+            del self._last[key]
+        self._last[key] = (status, now)
+        while len(self._last) > self.max_keys:
+            del self._last[next(iter(self._last))]
+        return True

@@ -1,0 +1,137 @@
+"""Loading a model's reference: source version -> on-disk cache -> profile, with fallback.
+
+``ReferenceLoader.load`` asks the source for its current version (cheap), reuses the cached
+profile of that version when there is one, else downloads and profiles the data and caches the
+result. When the source is unreachable and nothing is installed yet, it serves the profile
+cached last (``ReferenceInfo.cached``), so a restart during a ClearML/S3 outage still monitors.
+Local files are not cached: the file is its own cache.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from drift.config import ModelConfig
+from drift.engine import check_options
+from drift.errors import ConfigError, ReferenceUnavailable
+from drift.ports import ReferenceSource, ReferenceVersion
+from drift.reference import ReferenceProfile, build_profile
+from exporters.reference_cache import CachedEntry, ProfileCache, default_cache_dir
+from exporters.reference_file import FileReference
+
+
+@dataclass(frozen=True)
+class ReferenceInfo:
+    """Which reference a model is using, for /readyz, metrics and logs."""
+
+    source: str  # file | s3 | clearml
+    version: str  # short human label, e.g. the ClearML dataset version
+    version_id: str  # identity of the data (ClearML dataset id, S3 ETag hash, ...)
+    description: str
+    loaded_at: float  # unix time the profile was built from the source
+    cached: bool = False  # True: the source is unreachable, this is the last cached profile
+    note: str | None = None  # why the cached profile is served
+
+
+@dataclass(frozen=True)
+class LoadedReference:
+    profile: ReferenceProfile
+    info: ReferenceInfo
+
+
+def reference_source(config: ModelConfig) -> ReferenceSource:
+    """The adapter for the configured source; heavy SDKs are imported on first use only."""
+    ref = config.reference
+    if ref.clearml is not None:
+        from exporters.reference_clearml import ClearMLReference
+
+        return ClearMLReference(ref.clearml, ref.format)
+    if ref.s3 is not None:
+        from exporters.reference_s3 import S3Reference
+
+        return S3Reference(ref.s3, ref.format)
+    assert ref.path is not None  # the config validator guarantees exactly one source
+    return FileReference(ref.path, ref.format)
+
+
+def sample_rows(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
+    """A deterministic sample (same data and seed: same rows, in their original order)."""
+    if rows is None or len(frame) <= rows:
+        return frame
+    return frame.sample(n=rows, random_state=seed).sort_index()
+
+
+def profile_frame(
+    model: str, config: ModelConfig, frame: pd.DataFrame, where: str
+) -> ReferenceProfile:
+    """Profile a reference frame; schema errors name the column and ``where`` (the version)."""
+    ref = config.reference
+    frame = sample_rows(frame, ref.sample_rows, ref.sample_seed)
+    profile = build_profile(frame, config.columns, where, config.drift.max_categories)
+    _check(model, config, profile)
+    return profile
+
+
+def _check(model: str, config: ModelConfig, profile: ReferenceProfile) -> None:
+    problems = check_options(model, profile, config.drift, window_size=config.window.size)
+    if problems:
+        raise ConfigError(problems)
+
+
+class ReferenceLoader:
+    def __init__(self, model: str, config: ModelConfig) -> None:
+        self.model = model
+        self.config = config
+        self.source = reference_source(config)
+        ref = config.reference
+        self.cache = (
+            None
+            if ref.kind == "file"
+            else ProfileCache(ref.cache_dir or default_cache_dir(), model, config)
+        )
+
+    def _info(
+        self, entry: CachedEntry, cached: bool = False, note: str | None = None
+    ) -> ReferenceInfo:
+        v = entry.version
+        return ReferenceInfo(
+            self.source.kind, v.label, v.id, v.description, entry.loaded_at, cached, note
+        )
+
+    def load(self, installed: ReferenceInfo | None = None) -> LoadedReference | None:
+        """The source's current reference; None when ``installed`` already is that version.
+
+        Raises ``ReferenceUnavailable`` (source down, bad id, no such file), or a schema/config
+        error naming the column and the version."""
+        try:
+            version = self.source.current()
+        except ReferenceUnavailable as exc:
+            if installed is None and self.cache is not None:
+                hit = self.cache.latest()
+                if hit is not None:
+                    entry, profile = hit
+                    _check(self.model, self.config, profile)
+                    note = f"source unavailable, serving the cached profile: {exc}"
+                    return LoadedReference(profile, self._info(entry, True, note))
+            raise
+        if installed is not None and not installed.cached and installed.version_id == version.id:
+            return None
+        if self.cache is not None:
+            hit = self.cache.get(version.id)
+            if hit is not None:
+                entry, profile = hit
+                _check(self.model, self.config, profile)
+                self.cache.mark_latest(entry)
+                return LoadedReference(profile, self._info(entry))
+        return self._fetch(version)
+
+    def _fetch(self, version: ReferenceVersion) -> LoadedReference:
+        frame = self.source.load(version)
+        profile = profile_frame(self.model, self.config, frame, version.description)
+        entry = CachedEntry(version, time.time())
+        if self.cache is not None:
+            self.cache.put(entry, profile)
+        return LoadedReference(profile, self._info(entry))

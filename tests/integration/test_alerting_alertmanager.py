@@ -1,0 +1,172 @@
+"""Prometheus -> Alertmanager -> sidecar -> Kafka, all real processes.
+
+A real Prometheus scrapes the real sidecar and evaluates a test copy of the shipped
+``alert_rules/drift-sidecar.rules.yaml`` with ``for: 1s``; it sends to a real Alertmanager
+running the shipped ``deploy/alertmanager.example.yml`` (webhook URL pointed at the sidecar's
+``POST /v1/alertmanager``, short group waits). Drifted traffic for m1 must make
+``DriftDatasetDetected`` arrive on the Kafka topic as a schema-valid event from the sidecar.
+The sidecar's own state machine is off (``native: false``), so the event can only have come
+through Alertmanager.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import yaml
+
+from tests.test_alerting_event import assert_valid
+
+from .alerting_components import TopicReader, start_alertmanager
+from .conftest import (
+    PROMETHEUS_READY_TIMEOUT,
+    Running,
+    SidecarConfig,
+    _start,
+    _stop,
+    _wait_http_ok,
+    binary,
+    free_port,
+)
+from .test_alerting_kafka import TOPIC, alerts_yaml, broker, kafka_port, tansu_executable
+from .test_prometheus_e2e import post_samples, wait_for_report
+
+pytestmark = pytest.mark.integration
+__all__ = ["broker", "kafka_port", "tansu_executable"]  # fixtures used here
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def sidecar_config(sidecar_config: SidecarConfig, kafka_port: int) -> SidecarConfig:
+    text = alerts_yaml(kafka_port).replace("alerts:\n", "alerts:\n  native: false\n", 1)
+    path = sidecar_config.path
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+    return sidecar_config
+
+
+@pytest.fixture
+def am_executables() -> tuple[str, str]:
+    return binary("prometheus-alertmanager"), binary("prometheus")
+
+
+def alertmanager_config(webhook: str) -> str:
+    """The shipped example with the sidecar's URL and test-sized waits."""
+    config: dict[str, Any] = yaml.safe_load(
+        (ROOT / "deploy" / "alertmanager.example.yml").read_text(encoding="utf-8")
+    )
+    for receiver in config["receivers"]:
+        for hook in receiver["webhook_configs"]:
+            hook["url"] = webhook
+    routes = [config["route"], *config["route"]["routes"]]
+    for route in routes:
+        route.update({"group_wait": "1s", "group_interval": "1s"})
+    return yaml.safe_dump(config)
+
+
+def rules_copy(path: Path) -> Path:
+    """The shipped rules with every ``for:`` shortened to 1s."""
+    rules: dict[str, Any] = yaml.safe_load(
+        (ROOT / "alert_rules" / "drift-sidecar.rules.yaml").read_text(encoding="utf-8")
+    )
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if "for" in rule:
+                rule["for"] = "1s"
+    path.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def alerting_stack(
+    am_executables: tuple[str, str], broker: Running, sidecar: Running, tmp_path: Path
+) -> Iterator[tuple[Running, Running]]:
+    am_bin, prom_bin = am_executables
+    am = start_alertmanager(
+        am_bin,
+        free_port(),
+        tmp_path / "alertmanager",
+        alertmanager_config(f"{sidecar.url}/v1/alertmanager"),
+    )
+    home = tmp_path / "prometheus"
+    home.mkdir()
+    rules = rules_copy(home / "rules.yaml")
+    port = free_port()
+    (home / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(rules)],
+                "alerting": {
+                    "alertmanagers": [
+                        {"static_configs": [{"targets": [am.url.removeprefix("http://")]}]}
+                    ]
+                },
+                "scrape_configs": [
+                    {
+                        "job_name": "drift-sidecar",
+                        "static_configs": [{"targets": [sidecar.url.removeprefix("http://")]}],
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    url = f"http://127.0.0.1:{port}"
+    prom = _start(
+        "prometheus",
+        [
+            prom_bin,
+            f"--config.file={home / 'prometheus.yml'}",
+            f"--storage.tsdb.path={home / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--web.external-url={url}",
+            "--log.level=warn",
+        ],
+        url,
+        home / "prometheus.log",
+        home,
+    )
+    try:
+        _wait_http_ok(prom, "/-/ready", PROMETHEUS_READY_TIMEOUT)
+        yield prom, am
+    finally:
+        _stop(prom)
+        _stop(am)
+
+
+def test_prometheus_alert_reaches_kafka_through_alertmanager(
+    alerting_stack: tuple[Running, Running],
+    sidecar: Running,
+    sidecar_config: SidecarConfig,
+    kafka_port: int,
+) -> None:
+    rng = np.random.default_rng(11)
+    reader = TopicReader(f"127.0.0.1:{kafka_port}", TOPIC)
+    with httpx.Client(base_url=sidecar.url, timeout=10) as api:
+        samples = sidecar_config.samples(rng, 500, "d", drifted=True)
+        post_samples(api, "m1", samples, sidecar_config.window_step)
+        report = wait_for_report(api, "m1", 500)
+        assert report["dataset"]["drifted"]
+        event = reader.wait_for(
+            lambda e: e["kind"] == "DriftDatasetDetected" and e["model"] == "m1",
+            60,
+            "DriftDatasetDetected for m1",
+        )
+    key = next(k for k, e in reader.messages if e is event)
+    assert key == b"m1"
+    assert_valid(event)
+    assert event["source"] == "alertmanager"
+    assert event["type"] == "drift.firing"
+    assert event["severity"] == "warning"
+    assert event["labels"]["alertname"] == "DriftDatasetDetected"
+    assert event["labels"]["job"] == "drift-sidecar"
+    assert event["links"]["runbook"] == "docs/runbook.md#driftdatasetdetected"
+    assert event["summary"] == "Dataset drift on model m1"
+    assert all(e["source"] == "alertmanager" for _, e in reader.messages)
+    reader.close()
