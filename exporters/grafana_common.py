@@ -35,10 +35,6 @@ PENDING_METRICS: dict[str, str] = {
         "channels a sidecar is configured with (and come with the sidecar's alert delivery); "
         "the integration test's sidecar configures none"
     ),
-    "drift_reference_age_seconds": (
-        "the age of the loaded reference comes with a later version of the sidecar "
-        "(README, Alerting rules)"
-    ),
 }
 """Metrics that panels use but that have no series in the integration test, and why. Panels on
 them show "no data" until then; the integration test allows exactly these panels to be empty,

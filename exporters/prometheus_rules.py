@@ -10,8 +10,7 @@ both. The committed copies (``alert_rules/drift-sidecar.rules.yaml``,
 (or ``python -m exporters.prometheus_rules alert_rules --prometheus-rule-dir deploy``), and
 ``alert_rules/tests/drift-sidecar.test.yaml`` tests them with ``promtool test rules``.
 
-``drift_reference_age_seconds`` and ``drift_alerts_total`` are exported by later versions of the
-sidecar; until then the rules that use them simply never fire.
+``drift_alerts_total`` has series only for the alert channels a sidecar is configured with.
 """
 
 from __future__ import annotations
