@@ -131,6 +131,26 @@ def _reference_row() -> list[Cell]:
         thresholds((None, OK), (REFERENCE_MAX_AGE_DAYS * 86400, BAD)),
         no_value="not exported",
     )
+    version = stat_panel(
+        "Reference version",
+        "Which reference the drift is measured against: its source kind and version "
+        "(drift_reference_info; the ClearML dataset version, an S3 ETag hash or a file's "
+        "mtime and size). A change here is a reference refresh.",
+        "none",
+        [
+            query(
+                f"max by (source, version) (drift_reference_info{{{MODEL}}})",
+                "{{source}} {{version}}",
+            )
+        ],
+        NEUTRAL,
+        mappings=[
+            model.ValueMap(
+                options={"1": model.ValueMappingResult(text="in use", color=OK, index=0)}
+            )
+        ],
+        no_value="not loaded",
+    )
     fill = stat_panel(
         "Window fill",
         "Samples in the window over the window size: below 100 % the window is still "
@@ -144,7 +164,7 @@ def _reference_row() -> list[Cell]:
         ],
         NEUTRAL,
     )
-    return [Cell(p, 6, 4) for p in (loaded, rows, age, fill)]
+    return [Cell(loaded, 4, 4), Cell(version, 8, 4), *(Cell(p, 4, 4) for p in (rows, age, fill))]
 
 
 def _columns_row() -> list[Cell]:
