@@ -97,6 +97,7 @@ class DriftMiddleware:
         prediction: PredictionOption = None,
         feature_names: Sequence[str] | None = None,
         max_body_bytes: int = 1_048_576,
+        id_header: str | None = "x-request-id",
     ) -> None:
         self.app = app
         self.client = client
@@ -106,6 +107,7 @@ class DriftMiddleware:
         self.prediction = _getter(prediction, default_prediction)
         self.feature_names = list(feature_names) if feature_names is not None else None
         self.max_body_bytes = max_body_bytes
+        self.id_header = id_header.lower().encode("latin-1") if id_header else None
         self._last_warning = -LOG_INTERVAL
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -117,6 +119,11 @@ class DriftMiddleware:
             await self.app(scope, receive, send)
             return
         capture = _Capture(self.max_body_bytes)
+        if self.id_header is not None:
+            for name, value in scope.get("headers", ()):
+                if name.lower() == self.id_header:
+                    capture.request_id = bytes(value).decode("latin-1")
+                    break
 
         async def receive_and_record() -> Message:
             message = await receive()
@@ -155,8 +162,11 @@ class DriftMiddleware:
             else:
                 got = len(predictions) if isinstance(predictions, list) else "one"
                 raise CaptureError(f"{len(rows)} instances but {got} predictions")
-            for row, value in zip(rows, values, strict=True):
-                self.client.send(row, prediction=value)
+            rid = capture.request_id
+            for i, (row, value) in enumerate(zip(rows, values, strict=True)):
+                # the id that delayed labels join on: the request id, per instance in a batch
+                sample_id = None if rid is None else (rid if len(rows) == 1 else f"{rid}:{i}")
+                self.client.send(row, prediction=value, id=sample_id)
         except Exception as exc:
             self.client.count_capture_error()
             now = time.monotonic()
@@ -179,6 +189,7 @@ class _Capture:
         self._sizes = [0, 0]
         self._done = False
         self.shipped = False
+        self.request_id: str | None = None
 
     def _keep(self, chunks: list[bytes], which: int, message: Message) -> None:
         body = message.get("body", b"")

@@ -218,3 +218,20 @@ def test_prediction_count_mismatch_is_counted(drift_client: DriftClient) -> None
     with TestClient(app) as client:
         assert client.post("/predict", json=BATCH).json() == {"predictions": [1]}
     assert drift_client.stats().capture_errors == 1
+
+
+def test_request_id_header_becomes_the_sample_id(
+    drift_client: DriftClient, transport: InMemoryTransport
+) -> None:
+    one = {"instances": [BATCH["instances"][0]]}
+    with monitored(drift_client) as client:
+        client.post("/predict", json=one, headers={"X-Request-ID": "req-7"})
+        client.post("/predict", json=BATCH, headers={"x-request-id": "req-8"})
+        client.post("/predict", json=one)  # no header: no id
+    assert drift_client.flush(5)
+    assert [sample.get("id") for sample in transport.samples] == [
+        "req-7",
+        "req-8:0",
+        "req-8:1",
+        None,
+    ]
