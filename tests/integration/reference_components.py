@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 
 from tests.clearml_server import ACCESS_KEY, SECRET_KEY, ClearMLTestServer
+from tests.components import missing_component
 
 BUCKET = "drift-reference"
 S3_KEY, S3_SECRET = "testing-key", "testing-secret"
@@ -40,10 +41,7 @@ def require(module: str, extra: str) -> Any:
             warnings.filterwarnings("ignore", "'urllib3.contrib.pyopenssl'", DeprecationWarning)
             return importlib.import_module(module)
     except ImportError:
-        message = f"{module} is missing: pip install -e '.[{extra}]'"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message} - required under CI=true")
-        pytest.skip(message)
+        missing_component(f"{module} is missing: pip install -e '.[{extra}]'")
 
 
 @dataclass

@@ -23,16 +23,7 @@ import yaml
 from tests.test_alerting_event import assert_valid
 
 from .alerting_components import TopicReader, start_alertmanager
-from .conftest import (
-    PROMETHEUS_READY_TIMEOUT,
-    Running,
-    SidecarConfig,
-    _start,
-    _stop,
-    _wait_http_ok,
-    binary,
-    free_port,
-)
+from .conftest import Running, SidecarConfig, _stop, binary, free_port, run_prometheus
 from .test_alerting_kafka import TOPIC, alerts_yaml, broker, kafka_port, tansu_executable
 from .test_prometheus_e2e import post_samples, wait_for_report
 
@@ -96,47 +87,27 @@ def alerting_stack(
     home = tmp_path / "prometheus"
     home.mkdir()
     rules = rules_copy(home / "rules.yaml")
-    port = free_port()
-    (home / "prometheus.yml").write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [str(rules)],
-                "alerting": {
-                    "alertmanagers": [
-                        {"static_configs": [{"targets": [am.url.removeprefix("http://")]}]}
-                    ]
-                },
-                "scrape_configs": [
-                    {
-                        "job_name": "drift-sidecar",
-                        "static_configs": [{"targets": [sidecar.url.removeprefix("http://")]}],
-                    }
-                ],
-            }
-        ),
-        encoding="utf-8",
-    )
-    url = f"http://127.0.0.1:{port}"
-    prom = _start(
-        "prometheus",
-        [
-            prom_bin,
-            f"--config.file={home / 'prometheus.yml'}",
-            f"--storage.tsdb.path={home / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--web.external-url={url}",
-            "--log.level=warn",
-        ],
-        url,
-        home / "prometheus.log",
-        home,
+    config = yaml.safe_dump(
+        {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(rules)],
+            "alerting": {
+                "alertmanagers": [
+                    {"static_configs": [{"targets": [am.url.removeprefix("http://")]}]}
+                ]
+            },
+            "scrape_configs": [
+                {
+                    "job_name": "drift-sidecar",
+                    "static_configs": [{"targets": [sidecar.url.removeprefix("http://")]}],
+                }
+            ],
+        }
     )
     try:
-        _wait_http_ok(prom, "/-/ready", PROMETHEUS_READY_TIMEOUT)
-        yield prom, am
+        with run_prometheus(prom_bin, home, config) as prom:
+            yield prom, am
     finally:
-        _stop(prom)
         _stop(am)
 
 

@@ -26,15 +26,7 @@ import pytest
 from exporters.grafana_common import DETAIL_UID, OVERVIEW_UID, PENDING_METRICS
 from exporters.grafana_dashboards import all_dashboards, panel_queries
 
-from .conftest import (
-    PROMETHEUS_READY_TIMEOUT,
-    Running,
-    SidecarConfig,
-    _start,
-    _stop,
-    _wait_http_ok,
-    free_port,
-)
+from .conftest import Running, SidecarConfig, run_prometheus
 from .test_prometheus_e2e import (
     post_samples,
     query,
@@ -82,33 +74,17 @@ def prometheus_with_rules(
     prometheus_executable: str, sidecar: Running, tmp_path: Path
 ) -> Iterator[Running]:
     """Like ``conftest.prometheus``, plus the committed alerting rules (for ``ALERTS``)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     home = tmp_path / "prometheus-rules"
     home.mkdir()
-    config = home / "prometheus.yml"
-    config.write_text(
+    config = (
         "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
         f"rule_files: ['{RULES}']\n"
         "scrape_configs:\n"
         f"  - job_name: {JOB}\n"
-        f"    static_configs: [{{targets: ['{sidecar.url.removeprefix('http://')}']}}]\n",
-        encoding="utf-8",
+        f"    static_configs: [{{targets: ['{sidecar.url.removeprefix('http://')}']}}]\n"
     )
-    command = [
-        prometheus_executable,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={home / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        f"--web.external-url={url}",
-        "--log.level=warn",
-    ]
-    running = _start("prometheus", command, url, home / "prometheus.log", home)
-    try:
-        _wait_http_ok(running, "/-/ready", PROMETHEUS_READY_TIMEOUT)
+    with run_prometheus(prometheus_executable, home, config) as running:
         yield running
-    finally:
-        _stop(running)
 
 
 def feed(api: httpx.Client, prom: httpx.Client, cfg: SidecarConfig) -> None:
