@@ -22,6 +22,7 @@ from exporters.grafana_panels import (
     NOTICE,
     OK,
     Cell,
+    health_mapping,
     layout,
     query,
     stat_panel,
@@ -105,14 +106,7 @@ def _reference_row() -> list[Cell]:
         "none",
         [query(f"min(drift_reference_loaded{{{MODEL}}})", "reference")],
         thresholds((None, BAD), (1, OK)),
-        mappings=[
-            model.ValueMap(
-                options={
-                    "0": model.ValueMappingResult(text="NOT LOADED", color=BAD, index=0),
-                    "1": model.ValueMappingResult(text="loaded", color=OK, index=1),
-                }
-            )
-        ],
+        mappings=health_mapping("loaded", "NOT LOADED"),
     )
     rows = stat_panel(
         "Reference rows",

@@ -31,6 +31,7 @@ from exporters.grafana_panels import (
     OK,
     Cell,
     data_link,
+    health_mapping,
     layout,
     query,
     stat_panel,
@@ -98,14 +99,7 @@ def _state_row() -> list[Cell]:
         "none",
         [query(f"min by (model) (drift_reference_loaded{{{MODELS}}})", "{{model}}")],
         thresholds((None, BAD), (1, OK)),
-        mappings=[
-            model.ValueMap(
-                options={
-                    "0": model.ValueMappingResult(text="NOT LOADED", color=BAD, index=0),
-                    "1": model.ValueMappingResult(text="loaded", color=OK, index=1),
-                }
-            )
-        ],
+        mappings=health_mapping("loaded", "NOT LOADED"),
     )
     targets_up = stat_panel(
         "Sidecars up",
@@ -114,14 +108,7 @@ def _state_row() -> list[Cell]:
         "none",
         [query(f"up{{{TARGET}}}", "{{instance}}")],
         thresholds((None, BAD), (1, OK)),
-        mappings=[
-            model.ValueMap(
-                options={
-                    "0": model.ValueMappingResult(text="DOWN", color=BAD, index=0),
-                    "1": model.ValueMappingResult(text="up", color=OK, index=1),
-                }
-            )
-        ],
+        mappings=health_mapping("up", "DOWN"),
         no_value="no sidecar target",
     )
     return [

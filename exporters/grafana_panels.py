@@ -67,6 +67,19 @@ def state_mapping(ok_text: str, bad_text: str, bad_color: str = BAD) -> list[mod
     ]
 
 
+def health_mapping(ok_text: str, bad_text: str) -> list[model.ValueMapping]:
+    """Text for a 0/1 health gauge (``up``, ``drift_reference_loaded``): 1 is fine, 0 is the
+    alert condition; the reverse of ``state_mapping``."""
+    return [
+        model.ValueMap(
+            options={
+                "0": model.ValueMappingResult(text=bad_text, color=BAD, index=0),
+                "1": model.ValueMappingResult(text=ok_text, color=OK, index=1),
+            }
+        )
+    ]
+
+
 def data_link(title: str, url: str) -> dashboard_builders.DashboardLink:
     return dashboard_builders.DashboardLink(title).url(url).target_blank(False)
 
