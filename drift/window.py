@@ -52,7 +52,8 @@ class Vocabulary:
         return len(self.categories)
 
     def code(self, value: Any) -> int:
-        key = canonical_category(value)
+        # ingested samples arrive already canonical (drift.samples); a str is its own spelling
+        key = value if type(value) is str else canonical_category(value)
         if key is None:
             return MISSING_CODE
         found = self._codes.get(key)
