@@ -14,6 +14,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from drift.config_collectors import (
+    CloudEventsConfig,
+    KServeConfig,
+    PerformanceConfig,
+    ReportingConfig,
+    SeldonConfig,
+)
 from drift.errors import ConfigError
 from drift.stattests import METHODS
 
@@ -127,6 +134,14 @@ class ColumnsConfig(_Strict):
     prediction_type: Literal["auto", "numerical", "categorical"] = "auto"
     id: str | None = None
     timestamp: str | None = None
+    target: str | None = Field(
+        None, description="ground truth column: reference performance for delayed labels"
+    )
+    scores: dict[str, str] = Field(
+        default_factory=dict,
+        description="class label -> reference column with that class's probability "
+        "(ROC AUC and log loss on the reference)",
+    )
     exclude: list[str] = Field(default_factory=list, description="columns never monitored")
 
     @model_validator(mode="after")
@@ -138,6 +153,8 @@ class ColumnsConfig(_Strict):
             ("prediction", [self.prediction] if self.prediction else []),
             ("id", [self.id] if self.id else []),
             ("timestamp", [self.timestamp] if self.timestamp else []),
+            ("target", [self.target] if self.target else []),
+            ("scores", list(self.scores.values())),
         ]
         for role, names in roles:
             for name in names:
@@ -150,10 +167,26 @@ class ColumnsConfig(_Strict):
 
 
 class WindowConfig(_Strict):
-    size: int = Field(1000, gt=0, le=10_000_000, description="samples kept per model")
+    size: int = Field(
+        1000,
+        gt=0,
+        le=10_000_000,
+        description="samples kept per model (with duration_seconds: the memory cap)",
+    )
     step: int = Field(100, gt=0, description="re-evaluate after this many new samples")
     min_samples: int | None = Field(
-        None, gt=0, description="samples needed before the first evaluation (default: step)"
+        None,
+        gt=0,
+        description="samples needed before the first evaluation (default: step); with "
+        "duration_seconds, fewer samples in the window report insufficient_data",
+    )
+    duration_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="time window: only samples that arrived in the last this many seconds",
+    )
+    evaluate_every_seconds: float = Field(
+        60.0, gt=0, description="time windows: also re-evaluate this often without new samples"
     )
 
     @model_validator(mode="after")
@@ -360,6 +393,15 @@ class ModelAlertsConfig(_Strict):
 
 class ModelConfig(_Strict):
     reference: ReferenceConfig
+    version: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="model version, exported as the version label of drift_model_info",
+    )
+    kserve: KServeConfig | None = Field(None, description="accept KServe payload logger events")
+    seldon: SeldonConfig | None = Field(None, description="accept Seldon request logger events")
+    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
     columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
     window: WindowConfig = Field(default_factory=WindowConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
@@ -386,6 +428,8 @@ class Settings(BaseSettings):
 
     server: ServerConfig = Field(default_factory=ServerConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    cloudevents: CloudEventsConfig = Field(default_factory=CloudEventsConfig)
+    reporting: ReportingConfig = Field(default_factory=ReportingConfig)
     models: dict[str, ModelConfig]
 
     @field_validator("models")
@@ -399,6 +443,27 @@ class Settings(BaseSettings):
                     f"model name {name!r} must match {MODEL_NAME.pattern} (used in URLs and labels)"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _collectors_unique(self) -> Settings:
+        """Each KServe / Seldon service name (and namespace) feeds exactly one model."""
+        claimed: dict[tuple[str, str, str | None], str] = {}
+        for name, model in self.models.items():
+            keys: list[tuple[str, str, str | None]] = []
+            if model.kserve is not None:
+                service = model.kserve.inference_service or name
+                keys.append(("kserve", service, model.kserve.namespace))
+            if model.seldon is not None:
+                service = model.seldon.deployment or name
+                keys.append(("seldon", service, model.seldon.namespace))
+            for key in keys:
+                if key in claimed:
+                    raise ValueError(
+                        f"models {claimed[key]!r} and {name!r} both take {key[0]} events of "
+                        f"{key[1]!r}" + (f" in namespace {key[2]!r}" if key[2] else "")
+                    )
+                claimed[key] = name
+        return self
 
     @classmethod
     def settings_customise_sources(
