@@ -68,6 +68,45 @@ class DriftReport:
     share_threshold: float
     drifted_columns: int
     evaluated_columns: int
+    #: a time window with fewer than ``window.min_samples`` samples: no verdict at all
+    insufficient_data: bool = False
+    #: the time window's length, None for a count window
+    window_seconds: float | None = None
+    min_samples: int = 0
+
+    @classmethod
+    def without_verdict(
+        cls,
+        model: str,
+        evaluated_at: float,
+        samples: int,
+        samples_seen: int,
+        window_size: int,
+        window_seconds: float | None,
+        min_samples: int,
+        reference_rows: int,
+        reference_source: str,
+        share_threshold: float,
+    ) -> DriftReport:
+        """The report of a time window holding fewer than ``min_samples`` samples."""
+        return cls(
+            model=model,
+            evaluated_at=evaluated_at,
+            evaluation_seconds=0.0,
+            window_samples=samples,
+            window_size=window_size,
+            samples_seen=samples_seen,
+            reference_rows=reference_rows,
+            reference_source=reference_source,
+            columns=(),
+            prediction=None,
+            share_threshold=share_threshold,
+            drifted_columns=0,
+            evaluated_columns=0,
+            insufficient_data=True,
+            window_seconds=window_seconds,
+            min_samples=min_samples,
+        )
 
     @property
     def drift_share(self) -> float:
@@ -89,12 +128,15 @@ class DriftReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
+            "status": "insufficient_data" if self.insufficient_data else "ok",
             "evaluated_at": datetime.fromtimestamp(self.evaluated_at, UTC).isoformat(),
             "evaluation_seconds": self.evaluation_seconds,
             "window": {
                 "samples": self.window_samples,
                 "size": self.window_size,
                 "samples_seen": self.samples_seen,
+                "seconds": self.window_seconds,
+                "min_samples": self.min_samples,
             },
             "reference": {"rows": self.reference_rows, "source": self.reference_source},
             "dataset": {
@@ -103,7 +145,7 @@ class DriftReport:
                 "evaluated_columns": self.evaluated_columns,
                 "columns": len(self.columns),
                 "share_threshold": self.share_threshold,
-                "drifted": self.dataset_drift,
+                "drifted": None if self.insufficient_data else self.dataset_drift,
             },
             "columns": {col.column: col.to_dict() for col in self.columns},
             "prediction": None if self.prediction is None else self.prediction.to_dict(),

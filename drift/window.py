@@ -1,4 +1,7 @@
-"""A bounded count window: the last ``size`` accepted samples of one model, column by column.
+"""A bounded window: the last ``size`` accepted samples of one model, column by column.
+
+Every slot also keeps the time its sample arrived, so a view can be limited to the samples of
+the last N seconds (a time window, capped at ``size`` samples so memory stays bounded).
 
 Memory is fixed at construction (``size`` slots per column, 8 bytes for a number, 4 for a
 category code) plus each categorical column's vocabulary, which is capped. The window is owned by
@@ -115,6 +118,7 @@ class CountWindow:
             else np.full(size, MISSING_CODE, dtype=np.int32)
             for name, kind in self._types.items()
         }
+        self._times = np.full(size, -np.inf)
         self._next = 0
         self._count = 0
         self.total_seen = 0
@@ -126,10 +130,10 @@ class CountWindow:
     def column_types(self) -> Mapping[str, ColumnType]:
         return self._types
 
-    def append(self, columns: Mapping[str, Sequence[Any]], n: int) -> None:
-        """Add ``n`` samples; only the last ``size`` of them are kept. Numerical values are
-        floats (NaN or None for missing); categorical values anything ``canonical_category``
-        takes."""
+    def append(self, columns: Mapping[str, Sequence[Any]], n: int, at: float = 0.0) -> None:
+        """Add ``n`` samples that arrived at time ``at`` (any monotonic clock; only time windows
+        use it); only the last ``size`` of them are kept. Numerical values are floats (NaN or
+        None for missing); categorical values anything ``canonical_category`` takes."""
         if n <= 0:
             return
         for name in self._buffers:
@@ -145,22 +149,38 @@ class CountWindow:
                 buf[idx] = np.asarray(values, dtype=np.float64)
             else:
                 buf[idx] = np.fromiter((vocab.code(v) for v in values), np.int32, count=kept)
+        self._times[idx] = at
         self._next = (self._next + kept) % self.size
         self._count = min(self.size, self._count + n)
         self.total_seen += n
 
-    def _ordered(self, buf: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    def _ordered(self, buf: npt.NDArray[Any], last: int) -> npt.NDArray[Any]:
+        """The ``last`` newest values of ``buf`` in arrival order (a copy)."""
         if self._count < self.size:
-            return buf[: self._count].copy()
-        return np.concatenate((buf[self._next :], buf[: self._next]))
+            return buf[self._count - last : self._count].copy()
+        ordered = np.concatenate((buf[self._next :], buf[: self._next]))
+        return ordered[self.size - last :]
 
-    def view(self) -> WindowView:
-        """Copies for an evaluation; cheap (memcpy), meant to run under the service's lock."""
+    def count_since(self, since: float) -> int:
+        """How many of the kept samples arrived at or after ``since``."""
+        segments: tuple[FloatArray, ...]
+        if self._count < self.size:
+            segments = (self._times[: self._count],)
+        else:  # the ring holds two runs in arrival order: [next:] (older) then [:next]
+            segments = (self._times[self._next :], self._times[: self._next])
+        return sum(int(t.size - np.searchsorted(t, since, side="left")) for t in segments)
+
+    def view(self, since: float | None = None) -> WindowView:
+        """Copies for an evaluation; cheap (memcpy), meant to run under the service's lock.
+        With ``since``, only the samples that arrived at or after it (a time window)."""
+        last = self._count if since is None else self.count_since(since)
         return WindowView(
-            numeric={n: self._ordered(b) for n, b in self._buffers.items() if n not in self._vocab},
-            codes={n: self._ordered(b) for n, b in self._buffers.items() if n in self._vocab},
+            numeric={
+                n: self._ordered(b, last) for n, b in self._buffers.items() if n not in self._vocab
+            },
+            codes={n: self._ordered(b, last) for n, b in self._buffers.items() if n in self._vocab},
             vocabularies={n: tuple(v.categories) for n, v in self._vocab.items()},
-            samples=self._count,
+            samples=last,
             total_seen=self.total_seen,
         )
 
@@ -181,7 +201,7 @@ class CountWindow:
 
     def memory_bytes(self) -> int:
         """Bytes held by the buffers and the vocabularies' strings (what grows with data)."""
-        buffers = sum(b.nbytes for b in self._buffers.values())
+        buffers = sum(b.nbytes for b in self._buffers.values()) + self._times.nbytes
         vocab = sum(len(c) + 49 for v in self._vocab.values() for c in v.categories)
         return buffers + vocab
 

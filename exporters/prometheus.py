@@ -134,6 +134,7 @@ class ModelView:
     reference_version: str | None = None
     reference_loaded_at: float | None = None  # unix time it was built from the source
     reference_cached: bool = False  # served from the cache: the source is unreachable
+    version: str = ""  # the model version from the config
 
 
 class DriftCollector(Collector):
@@ -215,8 +216,20 @@ class DriftCollector(Collector):
             "Unix time of the latest evaluation",
             labels=["model"],
         )
+        insufficient = GaugeMetricFamily(
+            "drift_window_insufficient_data",
+            "1 when the latest evaluation of a time window had fewer than min_samples samples "
+            "(no drift verdict; the drift gauges of the model are absent meanwhile)",
+            labels=["model"],
+        )
+        model_info = GaugeMetricFamily(
+            "drift_model_info",
+            "1 per monitored model, with its configured version",
+            labels=["model", "version"],
+        )
         for view in self._views():
             m = view.model
+            model_info.add_metric([m, view.version], 1.0)
             ref_loaded.add_metric([m], 1.0 if view.reference_loaded else 0.0)
             window_samples.add_metric([m], view.window_samples)
             window_size.add_metric([m], view.window_size)
@@ -229,6 +242,10 @@ class DriftCollector(Collector):
             report = view.report
             if report is None:
                 continue
+            last_eval.add_metric([m], report.evaluated_at)
+            insufficient.add_metric([m], 1.0 if report.insufficient_data else 0.0)
+            if report.insufficient_data:
+                continue
             for col in report.columns:
                 if col.status is ColumnStatus.OK and col.score is not None and _finite(col.score):
                     col_score.add_metric([m, col.column, col.method], col.score)
@@ -237,7 +254,6 @@ class DriftCollector(Collector):
             ds_share.add_metric([m], report.drift_share)
             ds_detected.add_metric([m], 1.0 if report.dataset_drift else 0.0)
             ds_threshold.add_metric([m], report.share_threshold)
-            last_eval.add_metric([m], report.evaluated_at)
             pred = report.prediction
             if pred is not None:
                 if (
@@ -264,4 +280,6 @@ class DriftCollector(Collector):
             ref_age,
             ref_cached,
             last_eval,
+            insufficient,
+            model_info,
         )

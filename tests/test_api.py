@@ -182,7 +182,14 @@ def test_drift_result_appears_after_the_first_step(
     )
     body = client.get("/v1/models/credit-scoring/drift").json()
     assert body["model"] == "credit-scoring"
-    assert body["window"] == {"samples": 60, "size": 200, "samples_seen": 60}
+    assert body["status"] == "ok"
+    assert body["window"] == {
+        "samples": 60,
+        "size": 200,
+        "samples_seen": 60,
+        "seconds": None,
+        "min_samples": 50,
+    }
     assert set(body["columns"]) == {"age", "income", "city"}
     assert body["columns"]["age"]["method"] == "ks"
     assert body["columns"]["city"]["method"] == "chisquare"

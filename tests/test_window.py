@@ -206,3 +206,55 @@ def test_many_batches_equal_one_batch(
     assert hs.same_raw(many_raw["x"], expected_x)
     expected_c = [canonical_category(v) for v in columns["c"][max(0, n - size) :]]
     assert many_raw["c"].tolist() == expected_c
+
+
+# time windows ----------------------------------------------------------------------------------
+def test_view_since_keeps_the_samples_that_arrived_at_or_after_it() -> None:
+    window = CountWindow(TYPES, size=10)
+    window.append(batch(0, 3), 3, at=1.0)
+    window.append(batch(3, 2), 2, at=2.0)
+    window.append(batch(5, 4), 4, at=3.0)
+    assert window.count_since(2.0) == 6
+    view = window.view(since=2.0)
+    assert view.samples == 6
+    assert view.total_seen == 9
+    assert view.numeric["x"].tolist() == [3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    assert window.view(since=3.5).samples == 0
+    assert window.view(since=0.0).samples == 9
+
+
+@pytest.mark.parametrize("since", [0.0, 2.5, 4.0, 5.5, 7.0, 99.0])
+def test_view_since_after_the_ring_wrapped(since: float) -> None:
+    window = CountWindow(TYPES, size=5)
+    for step in range(8):  # one sample per time unit; the ring keeps times 3..7
+        window.append(batch(step, 1), 1, at=float(step))
+    expected = [float(i) for i in range(3, 8) if i >= since]
+    assert window.count_since(since) == len(expected)
+    assert window.view(since=since).numeric["x"].tolist() == expected
+    assert window.view(since=since).codes["c"].size == len(expected)
+
+
+def test_summaries_of_shrinking_time_views_equal_fresh_ones() -> None:
+    """The summarizer carries sorted values between views; time views drop their oldest
+    samples without any new ones, which must still give what a fresh summary gives."""
+    rng = np.random.default_rng(3)
+    window = CountWindow(TYPES, size=50)
+    carried = Summarizer()
+    for t in range(40):
+        n = int(rng.integers(0, 6))
+        if n:
+            window.append(
+                {"x": rng.normal(size=n).tolist(), "c": rng.choice(["a", "b"], n).tolist()},
+                n,
+                at=float(t),
+            )
+        view = window.view(since=t - 7.5)
+        got, fresh = carried.summarize(view), Summarizer().summarize(view)
+        x, y = got.columns["x"], fresh.columns["x"]
+        assert isinstance(x, NumericData)
+        assert isinstance(y, NumericData)
+        assert x.values.tolist() == y.values.tolist()
+        c, d = got.columns["c"], fresh.columns["c"]
+        assert isinstance(c, CategoricalData)
+        assert isinstance(d, CategoricalData)
+        assert c.frequencies.tolist() == d.frequencies.tolist()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -64,8 +66,14 @@ class ModelMonitor:
 
     @property
     def window_samples(self) -> int:
-        window = self._window
-        return 0 if window is None else len(window)
+        """Samples in the window now (for a time window: those of the last duration)."""
+        window, seconds = self._window, self.config.window.duration_seconds
+        if window is None:
+            return 0
+        if seconds is None:
+            return len(window)
+        with self._lock:
+            return window.count_since(time.monotonic() - seconds)
 
     def install_reference(
         self, profile: ReferenceProfile, info: ReferenceInfo | None = None
@@ -101,15 +109,22 @@ class ModelMonitor:
             window = self._window
             if window is None:
                 raise RuntimeError(f"model {self.name!r} has no window yet")
-            window.append(batch.columns, n)
+            window.append(batch.columns, n, at=time.monotonic())
             self._since_eval += n
             return self._due(window)
 
     def _due(self, window: CountWindow) -> bool:
         cfg = self.config.window
+        if cfg.duration_seconds is not None:  # also evaluated by the clock (service ticker)
+            return self._since_eval >= cfg.step
         if len(window) < cfg.first_evaluation_after:
             return False
         return self._latest is None or self._since_eval >= cfg.step
+
+    @property
+    def timed(self) -> bool:
+        """A time window: evaluated every ``window.evaluate_every_seconds`` as well."""
+        return self.config.window.duration_seconds is not None
 
     def window_frame(self) -> pd.DataFrame:
         """A copy of the window as a frame, in arrival order (numerical columns as float,
@@ -119,15 +134,41 @@ class ModelMonitor:
             raw = {} if window is None else window.raw()
         return pd.DataFrame(raw)
 
-    def evaluate(self) -> DriftReport | None:
-        """Evaluate the current window (called by the evaluator thread only)."""
+    def evaluate(self, now: float | None = None) -> DriftReport | None:
+        """Evaluate the current window (called by the evaluator thread only). A time window
+        holding fewer than ``min_samples`` samples gives a report without verdict."""
+        cfg = self.config.window
+        now = time.monotonic() if now is None else now
         with self._lock:
             window, profile = self._window, self._profile
-            if window is None or profile is None or len(window) == 0:
+            if window is None or profile is None:
                 return None
-            view = window.view()
+            if cfg.duration_seconds is None:
+                if len(window) == 0:
+                    return None
+                view = window.view()
+            else:
+                view = window.view(since=now - cfg.duration_seconds)
             self._since_eval = 0
-        snapshot = self._summarizer.summarize(view)
-        report = evaluate(self.name, profile, snapshot, self.config.drift, self.config.window.size)
+        if cfg.duration_seconds is not None and view.samples < cfg.first_evaluation_after:
+            report = DriftReport.without_verdict(
+                model=self.name,
+                evaluated_at=time.time(),
+                samples=view.samples,
+                samples_seen=view.total_seen,
+                window_size=cfg.size,
+                window_seconds=cfg.duration_seconds,
+                min_samples=cfg.first_evaluation_after,
+                reference_rows=profile.rows,
+                reference_source=profile.source,
+                share_threshold=self.config.drift.share_threshold,
+            )
+        else:
+            snapshot = self._summarizer.summarize(view)
+            report = dataclasses.replace(
+                evaluate(self.name, profile, snapshot, self.config.drift, cfg.size),
+                window_seconds=cfg.duration_seconds,
+                min_samples=cfg.first_evaluation_after,
+            )
         self._latest = report
         return report

@@ -95,6 +95,7 @@ class DriftService:
         self.registry.register(DriftCollector(self.views))
         self.evaluator = Evaluator(self._evaluate)
         self._loader: threading.Thread | None = None
+        self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
         self._references: dict[str, ReferenceLoader] = {}
         self.started_at = time.time()
@@ -116,13 +117,33 @@ class DriftService:
                 target=self._load_until_done, args=(schedule,), name="drift-loader", daemon=True
             )
             self._loader.start()
+        self._ticker = threading.Thread(target=self._tick, name="drift-ticker", daemon=True)
+        self._ticker.start()
 
     def stop(self) -> None:
         self._stopping.set()
         self.evaluator.stop()
-        if self._loader is not None:
-            self._loader.join(timeout=5)
+        for thread in (self._loader, self._ticker):
+            if thread is not None:
+                thread.join(timeout=5)
         self.alerts.stop()
+
+    def _tick(self) -> None:
+        """Housekeeping by the clock: time windows are re-evaluated every
+        ``window.evaluate_every_seconds`` even when no sample arrives (samples age out)."""
+        due = {
+            name: time.monotonic() + m.config.window.evaluate_every_seconds
+            for name, m in self.monitors.items()
+            if m.timed
+        }
+        periods = [self.monitors[n].config.window.evaluate_every_seconds for n in due]
+        resolution = min([1.0, *periods])
+        while not self._stopping.wait(resolution):
+            now = time.monotonic()
+            for name, at in due.items():
+                if at <= now and self.monitors[name].state is ReferenceState.READY:
+                    self.evaluator.request(name)
+                    due[name] = now + self.monitors[name].config.window.evaluate_every_seconds
 
     def _load_until_done(self, schedule: dict[str, float]) -> None:
         """Load every reference, retry failed ones every ``reference.retry_seconds`` (also while
@@ -257,6 +278,8 @@ class DriftService:
             return
         if report is None:
             return
+        if report.insufficient_data:  # no verdict: alerts hold their state
+            return
         self.metrics.evaluation_seconds.labels(model).observe(report.evaluation_seconds)
         try:  # alert state machines and queueing only; delivery runs on the sinks' threads
             self.alerts.observe(report, monitor.profile)
@@ -273,6 +296,7 @@ class DriftService:
                 window_samples=m.window_samples,
                 window_size=m.config.window.size,
                 report=m.latest,
+                version=m.config.version or "",
                 **_reference_view(m),
             )
 
