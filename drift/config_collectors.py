@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from drift.performance import METRICS
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -90,6 +92,9 @@ class PerformanceAlertConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_condition(self) -> PerformanceAlertConfig:
+        known = [m for metrics in METRICS.values() for m in metrics]
+        if self.metric not in known:
+            raise ValueError(f"metric {self.metric!r} is not one of {', '.join(known)}")
         if self.max_drop is None and self.min_value is None and self.max_value is None:
             raise ValueError("set max_drop, min_value or max_value")
         return self

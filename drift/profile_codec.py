@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from drift.columns import CategoricalData, ColumnType, NumericData
+from drift.performance import Performance, Task
 from drift.reference import ColumnProfile, ReferenceProfile, Role
 
 FORMAT = "drift-sidecar/profile/1"
@@ -42,6 +43,14 @@ def dump_profile(profile: ReferenceProfile) -> bytes:
             entry["numeric"] = col.data.numeric
         columns.append(entry)
     header["columns"] = columns
+    if profile.performance is not None:
+        perf = profile.performance
+        header["performance"] = {
+            "task": perf.task.value,
+            "metrics": dict(perf.metrics),
+            "samples": perf.samples,
+            "skipped": perf.skipped,
+        }
     buffer = io.BytesIO()
     np.savez(buffer, header=np.array(json.dumps(header)), **arrays)  # type: ignore[arg-type]
     return buffer.getvalue()
@@ -75,4 +84,20 @@ def load_profile(data: bytes) -> ReferenceProfile:
         columns[entry["name"]] = ColumnProfile(
             entry["name"], kind, Role(entry["role"]), column_data
         )
-    return ReferenceProfile(source=str(header["source"]), rows=int(header["rows"]), columns=columns)
+    perf = header.get("performance")
+    performance = (
+        None
+        if perf is None
+        else Performance(
+            Task(perf["task"]),
+            {str(k): float(v) for k, v in perf["metrics"].items()},
+            int(perf["samples"]),
+            int(perf["skipped"]),
+        )
+    )
+    return ReferenceProfile(
+        source=str(header["source"]),
+        rows=int(header["rows"]),
+        columns=columns,
+        performance=performance,
+    )

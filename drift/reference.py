@@ -15,9 +15,24 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from drift.columns import CategoricalData, ColumnData, ColumnType, NumericData
+from drift.columns import (
+    CategoricalData,
+    ColumnData,
+    ColumnType,
+    NumericData,
+    canonical_category,
+)
 from drift.config import ColumnsConfig
+from drift.config_collectors import PerformanceConfig
 from drift.errors import ReferenceSchemaError
+from drift.performance import (
+    Performance,
+    Scores,
+    Task,
+    classification_performance,
+    infer_task,
+    regression_performance,
+)
 from drift.samples import SampleSchema
 
 log = logging.getLogger(__name__)
@@ -47,6 +62,9 @@ class ReferenceProfile:
     source: str
     rows: int
     columns: Mapping[str, ColumnProfile]
+    #: the model's performance on the reference (its target column against its prediction
+    #: column), the yardstick for delayed labels; None without ``columns.target``
+    performance: Performance | None = None
 
     @property
     def features(self) -> tuple[ColumnProfile, ...]:
@@ -135,11 +153,23 @@ def _column_data(series: pd.Series, column_type: ColumnType, max_categories: int
 
 
 def build_profile(
-    frame: pd.DataFrame, roles: ColumnsConfig, source: str, max_categories: int = 10_000
+    frame: pd.DataFrame,
+    roles: ColumnsConfig,
+    source: str,
+    max_categories: int = 10_000,
+    performance: PerformanceConfig | None = None,
 ) -> ReferenceProfile:
-    """Resolve column roles against the reference frame and summarize each monitored column."""
+    """Resolve column roles against the reference frame and summarize each monitored column;
+    with ``columns.target``, also measure the model's performance on the reference."""
     present = set(frame.columns)
-    reserved = {roles.id, roles.timestamp, roles.prediction, *roles.exclude} - {None}
+    reserved = {
+        roles.id,
+        roles.timestamp,
+        roles.prediction,
+        roles.target,
+        *roles.scores.values(),
+        *roles.exclude,
+    } - {None}
 
     def need(column: str, role: str) -> None:
         if column not in present:
@@ -157,6 +187,14 @@ def build_profile(
         need(name, "columns.categorical")
     if roles.prediction:
         need(roles.prediction, "columns.prediction")
+    if roles.target:
+        need(roles.target, "columns.target")
+        if not roles.prediction:
+            raise ReferenceSchemaError(
+                source, roles.target, "(columns.target) needs columns.prediction to compare with"
+            )
+    for column in roles.scores.values():
+        need(column, "columns.scores")
 
     inferred: dict[str, ColumnType] = {}
     if roles.numerical is None or roles.categorical is None:
@@ -223,4 +261,48 @@ def build_profile(
             Role.PREDICTION,
             _column_data(frame[roles.prediction], pred_type, max_categories),
         )
-    return ReferenceProfile(source=source, rows=len(frame), columns=columns)
+    reference_performance = (
+        _performance(frame, roles, source, performance or PerformanceConfig())
+        if roles.target and roles.prediction
+        else None
+    )
+    return ReferenceProfile(
+        source=source, rows=len(frame), columns=columns, performance=reference_performance
+    )
+
+
+def _performance(
+    frame: pd.DataFrame, roles: ColumnsConfig, source: str, config: PerformanceConfig
+) -> Performance:
+    target_name, prediction_name = roles.target or "", roles.prediction or ""
+    target, prediction = frame[target_name], frame[prediction_name]
+    task = Task(config.task) if config.task != "auto" else infer_task(target.tolist())
+    if task is Task.REGRESSION:
+        for name in (target_name, prediction_name):
+            if not pd.api.types.is_numeric_dtype(frame[name].dtype):
+                raise ReferenceSchemaError(
+                    source,
+                    name,
+                    f"is a regression target/prediction but has type {frame[name].dtype}",
+                )
+        return regression_performance(
+            target.to_numpy(dtype=float, na_value=np.nan),
+            prediction.to_numpy(dtype=float, na_value=np.nan),
+        )
+    scores = None
+    if roles.scores:
+        classes = tuple(canonical_category(c) or "" for c in roles.scores)
+        matrix = frame[list(roles.scores.values())].to_numpy(dtype=float, na_value=np.nan)
+        try:
+            if len(classes) == 1:  # binary: the positive class's probability
+                seen = {canonical_category(v) for v in (*target.tolist(), *prediction.tolist())}
+                others = sorted(c for c in seen - {classes[0], None} if c is not None)
+                negative = others[0] if len(others) == 1 else f"not {classes[0]}"
+                scores = Scores.binary(matrix[:, 0], negative, classes[0])
+            else:
+                scores = Scores(classes, matrix)
+        except ValueError as exc:
+            raise ReferenceSchemaError(source, "(columns.scores)", str(exc)) from None
+    return classification_performance(
+        target.tolist(), prediction.tolist(), scores, config.positive_label
+    )

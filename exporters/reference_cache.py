@@ -55,6 +55,9 @@ def cache_key(config: ModelConfig) -> str:
         ),
         "columns": config.columns.model_dump(mode="json"),
         "max_categories": config.drift.max_categories,
+        "performance": config.performance.model_dump(
+            mode="json", include={"task", "positive_label"}
+        ),
     }
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 

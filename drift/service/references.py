@@ -70,7 +70,9 @@ def profile_frame(
     """Profile a reference frame; schema errors name the column and ``where`` (the version)."""
     ref = config.reference
     frame = sample_rows(frame, ref.sample_rows, ref.sample_seed)
-    profile = build_profile(frame, config.columns, where, config.drift.max_categories)
+    profile = build_profile(
+        frame, config.columns, where, config.drift.max_categories, config.performance
+    )
     _check(model, config, profile)
     return profile
 

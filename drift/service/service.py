@@ -15,10 +15,13 @@ from prometheus_client import CollectorRegistry
 from drift.alerting.ports import AlertSink
 from drift.config import ModelConfig, Settings
 from drift.errors import DriftError, NotReady, UnknownModel
+from drift.label_payload import validate_labels
+from drift.labels import LabelOutcome
 from drift.reference import ReferenceProfile
 from drift.report import DriftReport
 from drift.samples import Rejection, validate_samples
 from drift.service.monitor import ModelMonitor, ReferenceState
+from drift.service.performance import ModelPerformance, PerformanceView
 from drift.service.references import (
     ReferenceLoader,
     profile_frame,
@@ -26,6 +29,7 @@ from drift.service.references import (
 )
 from exporters.alert_delivery import AlertDelivery, build_sinks
 from exporters.prometheus import DriftCollector, ModelView, ServiceMetrics
+from exporters.prometheus_performance import PerformanceCollector
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,16 @@ def load_profile(model: str, config: ModelConfig) -> ReferenceProfile:
 class IngestResult:
     accepted: int
     rejections: list[Rejection]
+
+
+@dataclass(frozen=True)
+class LabelResult:
+    outcome: LabelOutcome
+    rejections: list[Rejection]
+
+    @property
+    def accepted(self) -> int:
+        return self.outcome.matched + self.outcome.held + self.outcome.duplicate
 
 
 class Evaluator:
@@ -89,10 +103,12 @@ class DriftService:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         self.monitors = {name: ModelMonitor(name, cfg) for name, cfg in settings.models.items()}
+        self.performance = {name: ModelPerformance(cfg) for name, cfg in settings.models.items()}
         sinks = build_sinks(settings.alerts) if alert_sinks is None else alert_sinks
         self.metrics = ServiceMetrics(self.registry, list(self.monitors), list(sinks))
         self.alerts = AlertDelivery(settings, self.metrics, sinks)
         self.registry.register(DriftCollector(self.views))
+        self.registry.register(PerformanceCollector(self.performance_views))
         self.evaluator = Evaluator(self._evaluate)
         self._loader: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
@@ -130,7 +146,8 @@ class DriftService:
 
     def _tick(self) -> None:
         """Housekeeping by the clock: time windows are re-evaluated every
-        ``window.evaluate_every_seconds`` even when no sample arrives (samples age out)."""
+        ``window.evaluate_every_seconds`` even when no sample arrives (samples age out); label
+        joins expire old entries and recompute performance when new labels joined."""
         due = {
             name: time.monotonic() + m.config.window.evaluate_every_seconds
             for name, m in self.monitors.items()
@@ -144,6 +161,16 @@ class DriftService:
                 if at <= now and self.monitors[name].state is ReferenceState.READY:
                     self.evaluator.request(name)
                     due[name] = now + self.monitors[name].config.window.evaluate_every_seconds
+            self.evaluate_performance(now)
+
+    def evaluate_performance(self, now: float | None = None) -> None:
+        """Expire label-join entries and recompute performance where new labels joined."""
+        for name, perf in self.performance.items():
+            try:
+                perf.evaluate(now)
+            except Exception:  # never kill the ticker
+                self.metrics.evaluation_errors.labels(name).inc()
+                log.exception("model %s: performance evaluation failed", name)
 
     def _load_until_done(self, schedule: dict[str, float]) -> None:
         """Load every reference, retry failed ones every ``reference.retry_seconds`` (also while
@@ -202,6 +229,7 @@ class DriftService:
             return True  # the installed version is still current
         previous = monitor.reference_info
         monitor.install_reference(loaded.profile, loaded.info)
+        self.performance[name].set_reference(loaded.profile.performance)
         info = loaded.info
         if info.cached:
             self.metrics.reference_load_failures.labels(name).inc()
@@ -246,11 +274,24 @@ class DriftService:
             self.metrics.samples_rejected.labels(model, rejection.reason.value).inc()
         if len(batch):
             due = monitor.ingest(batch)
+            self.performance[model].record(batch, schema.prediction, time.monotonic())
             self.alerts.record_ingest(model, len(batch))
             self.metrics.samples.labels(model).inc(len(batch))
             if due:
                 self.evaluator.request(model)
         return IngestResult(accepted=len(batch), rejections=rejections)
+
+    def ingest_labels(self, model: str, payload: Any) -> LabelResult:
+        """Delayed ground truth ``{"labels": [{"id": ..., "label": ...}]}``, joined by id to
+        the predictions of samples sent with that id (before or after the label)."""
+        perf = self.performance[self.monitor(model).name]
+        labels, rejections = validate_labels(payload, self.settings.server.max_samples_per_request)
+        outcome = perf.add_labels(labels, len(rejections), time.monotonic())
+        return LabelResult(outcome, rejections)
+
+    def performance_views(self) -> Iterator[tuple[str, PerformanceView]]:
+        for name, perf in self.performance.items():
+            yield name, perf.view()
 
     def latest(self, model: str) -> DriftReport | None:
         return self.monitor(model).latest

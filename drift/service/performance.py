@@ -1,0 +1,139 @@
+"""Per-model delayed labels and performance: the label join, the latest metrics, the
+configured performance-drop condition. Owned by the service; thread-safe."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from drift.config import ModelConfig
+from drift.labels import LabelCounters, LabelJoin, LabelOutcome
+from drift.performance import (
+    HIGHER_IS_BETTER,
+    Performance,
+    Task,
+    classification_performance,
+    infer_task,
+    regression_performance,
+)
+from drift.samples import Batch
+
+
+@dataclass(frozen=True)
+class PerformanceView:
+    """What the Prometheus collector and the API show for one model."""
+
+    current: Performance | None
+    reference: Performance | None
+    degraded: bool | None  # None: no condition configured, or its metric is not available
+    counters: LabelCounters
+    invalid: int
+    pending_predictions: int
+    pending_labels: int
+    evaluated_at: float | None
+
+
+class ModelPerformance:
+    """Records predictions (with ids) as samples arrive, joins labels, computes metrics."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config.performance
+        self._lock = threading.Lock()
+        self._join = LabelJoin(
+            self.config.label_ttl_seconds, self.config.max_pending, self.config.window
+        )
+        self._dirty = False
+        self._invalid = 0
+        self._current: Performance | None = None
+        self._reference: Performance | None = None
+        self._evaluated_at: float | None = None
+
+    def set_reference(self, reference: Performance | None) -> None:
+        with self._lock:
+            self._reference = reference
+
+    def record(self, batch: Batch, prediction_column: str | None, now: float) -> None:
+        """Keep the batch's predictions that carry an id, waiting for their label."""
+        if prediction_column is None or not any(i is not None for i in batch.ids):
+            return
+        predictions = batch.columns[prediction_column]
+        scores: list[Any] | None = list(batch.scores) if batch.scores else None
+        with self._lock:
+            self._join.add_predictions(batch.ids, predictions, scores, now)
+            self._dirty = True
+
+    def add_labels(
+        self, labels: list[tuple[str, object]], invalid: int, now: float
+    ) -> LabelOutcome:
+        with self._lock:
+            outcome = self._join.add_labels(labels, now)
+            self._invalid += invalid
+            self._dirty = self._dirty or outcome.matched > 0
+            return outcome
+
+    def evaluate(self, now: float | None = None) -> Performance | None:
+        """Expire old entries and, when new pairs joined, recompute the metrics (the service's
+        ticker calls this off the request path)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._join.expire(now)
+            if not self._dirty:
+                return self._current
+            self._dirty = False
+            joined = self._join.joined(self.config.positive_label)
+            reference = self._reference
+        if len(joined) < self.config.min_samples:
+            return None
+        task = self._task(joined.labels, reference)
+        if task is Task.REGRESSION:
+            y_true, y_pred = joined.numeric()
+            result = regression_performance(y_true, y_pred)
+        else:
+            result = classification_performance(
+                joined.labels, joined.predictions, joined.scores, self.config.positive_label
+            )
+        with self._lock:
+            self._current = result
+            self._evaluated_at = time.time()
+        return result
+
+    def _task(self, labels: tuple[object, ...], reference: Performance | None) -> Task:
+        if self.config.task != "auto":
+            return Task(self.config.task)
+        if reference is not None:
+            return reference.task
+        return infer_task(labels)
+
+    def view(self) -> PerformanceView:
+        with self._lock:
+            current, reference = self._current, self._reference
+            return PerformanceView(
+                current=current,
+                reference=reference,
+                degraded=self._degraded(current, reference),
+                counters=self._join.counters,
+                invalid=self._invalid,
+                pending_predictions=self._join.pending_predictions,
+                pending_labels=self._join.pending_labels,
+                evaluated_at=self._evaluated_at,
+            )
+
+    def _degraded(self, current: Performance | None, reference: Performance | None) -> bool | None:
+        alert = self.config.alert
+        if alert is None or current is None or alert.metric not in current.metrics:
+            return None
+        value = current.metrics[alert.metric]
+        higher = HIGHER_IS_BETTER.get(alert.metric, True)
+        checks: list[bool] = []
+        if alert.max_drop is not None and reference is not None:
+            base = reference.metrics.get(alert.metric)
+            if base is not None:
+                drop = base - value if higher else value - base
+                checks.append(drop > alert.max_drop)
+        if alert.min_value is not None:
+            checks.append(value < alert.min_value)
+        if alert.max_value is not None:
+            checks.append(value > alert.max_value)
+        return any(checks) if checks else None
