@@ -10,7 +10,11 @@ both. The committed copies (``alert_rules/drift-sidecar.rules.yaml``,
 (or ``python -m exporters.prometheus_rules alert_rules --prometheus-rule-dir deploy``), and
 ``alert_rules/tests/drift-sidecar.test.yaml`` tests them with ``promtool test rules``.
 
-``drift_alerts_total`` has series only for the alert channels a sidecar is configured with.
+``drift_alerts_total`` has series only for the alert channels a sidecar is configured with;
+``drift_model_performance_degraded`` only for models with a ``performance.alert``;
+``drift_labels_total`` and ``drift_cloudevents_*`` only once labels or CloudEvents arrive. The
+rules that compare two outcomes of a counter use ``unless``/``or`` so that an outcome without a
+series (never happened) counts as zero instead of hiding the alert.
 """
 
 from __future__ import annotations
@@ -41,6 +45,22 @@ REFERENCE_MAX_AGE_DAYS = 30
 
 ALERT_RETRIES_PER_15M = 10
 """DriftAlertDeliveryRetrying fires above this many retries in 15 minutes."""
+
+PERFORMANCE_DEGRADED_FOR = timedelta(minutes=30)
+"""DriftModelPerformanceDegraded fires after the model's ``performance.alert`` condition has held
+this long (``for:``); change it here and regenerate the rules."""
+
+LABELS_EXPIRED_WINDOW = timedelta(minutes=30)
+"""DriftLabelsNotJoining: labels expired (or evicted) unmatched within this window ..."""
+LABELS_MATCHED_WINDOW = timedelta(hours=2)
+"""... and no label matched within this longer one. A label expires
+``performance.label_ttl_seconds`` (default 1 h) after it arrived, so the matches of the same
+batch of labels were counted up to that long before its expiries: this window must exceed
+that TTL plus ``LABELS_EXPIRED_WINDOW``."""
+
+UNPAIRED_SHARE = 0.1
+"""DriftCloudEventsUnpaired fires above this share of expired halves over expired halves plus
+completed pairs."""
 
 RULE_FILE_NAME = "drift-sidecar.rules.yaml"
 PROMETHEUS_RULE_FILE_NAME = "prometheusrule.yaml"
@@ -79,6 +99,7 @@ MODEL = "{{ $labels.model }}"
 INSTANCE = "{{ $labels.instance }}"
 COLUMN = "{{ $labels.column }}"
 CHANNEL = "{{ $labels.channel }}"
+SOURCE = "{{ $labels.source }}"
 JOB = "{{ $labels.job }}"
 
 
@@ -101,7 +122,8 @@ def anchor(name: str) -> str:
 def rule_groups(
     runbook_url: str = RUNBOOK_URL, job_regex: str = JOB_REGEX
 ) -> tuple[RuleGroup, ...]:
-    """Every alerting rule, in two groups: drift of the data, and health of the sidecar."""
+    """Every alerting rule, in three groups: drift of the data, performance of the model on
+    delayed labels, and health of the sidecar and of its inputs."""
 
     def rule(
         name: str, expr: str, for_: timedelta, severity: Severity, summary: str, description: str
@@ -144,6 +166,25 @@ def rule_groups(
             ),
         ),
     )
+    expired_window = duration(LABELS_EXPIRED_WINDOW)
+    matched_window = duration(LABELS_MATCHED_WINDOW)
+    performance = RuleGroup(
+        "drift-sidecar.performance",
+        (
+            rule(
+                "DriftModelPerformanceDegraded",
+                "drift_model_performance_degraded == 1",
+                PERFORMANCE_DEGRADED_FOR,
+                Severity.WARNING,
+                f"Performance of model {MODEL} degraded",
+                f"The latest performance evaluation of model {MODEL} ({INSTANCE}) on its "
+                "labelled window has met the model's performance.alert condition (a drop "
+                "against the reference, or a fixed bound) for "
+                f"{_minutes(PERFORMANCE_DEGRADED_FOR)}.",
+            ),
+        ),
+    )
+    unpaired = "sum without (half) (rate(drift_cloudevents_expired_total[10m]))"
     health = RuleGroup(
         "drift-sidecar.health",
         (
@@ -243,9 +284,69 @@ sum without (reason) (rate(drift_samples_rejected_total[5m]))
                 f"of drift alerts of model {MODEL} to channel {CHANNEL} per 15 minutes, "
                 "for 15 minutes.",
             ),
+            rule(
+                "DriftLabelsNotJoining",
+                f"""
+sum without (outcome) (
+  increase(drift_labels_total{{outcome=~"expired_label|evicted_label"}}[{expired_window}])
+) > 0
+unless ignoring (outcome)
+increase(drift_labels_total{{outcome="matched"}}[{matched_window}]) > 0
+""",
+                15 * minutes,
+                Severity.WARNING,
+                f"Labels of model {MODEL} do not match any prediction",
+                f"Labels posted for model {MODEL} ({INSTANCE}) expired or were evicted without "
+                f"matching a prediction, and none matched in {_minutes(LABELS_MATCHED_WINDOW)}, "
+                "for 15 minutes: the label ids are not the ids of the predictions, or labels "
+                "arrive later than label_ttl_seconds. Performance metrics are not computed.",
+            ),
+            rule(
+                "DriftCloudEventsUnpaired",
+                f"""
+{unpaired}
+/
+(
+  {unpaired}
+  + (
+    sum without (outcome) (rate(drift_cloudevents_total{{outcome="paired"}}[10m]))
+    or
+    {unpaired} * 0
+  )
+)
+> {UNPAIRED_SHARE}
+""",
+                15 * minutes,
+                Severity.WARNING,
+                f"CloudEvents from {SOURCE} on {INSTANCE} are not paired",
+                f"{{{{ $value | humanizePercentage }}}} of the {SOURCE} CloudEvents halves "
+                f"(request or response) that waited on the sidecar {INSTANCE} in the last "
+                "10 minutes expired without their other half, more than "
+                f"{UNPAIRED_SHARE:.0%} for 15 minutes; those predictions are not monitored. "
+                "Is the payload logger's mode all?",
+            ),
+            rule(
+                "DriftWindowInsufficientData",
+                "drift_window_insufficient_data == 1",
+                30 * minutes,
+                Severity.INFO,
+                f"Time window of model {MODEL} has too few samples",
+                f"Every evaluation of the time window of model {MODEL} ({INSTANCE}) for "
+                "30 minutes had fewer than min_samples samples: no drift verdict, and the "
+                "model's drift gauges are absent.",
+            ),
         ),
     )
-    return (drift, health)
+    return (drift, performance, health)
+
+
+def _minutes(value: timedelta) -> str:
+    """A duration in words for the descriptions: ``30 minutes``, ``2 hours``."""
+    seconds = int(value.total_seconds())
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour" if hours == 1 else f"{hours} hours"
+    return f"{seconds // 60} minutes"
 
 
 # rendering -----------------------------------------------------------------------------------
