@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn import metrics as skm
 
 from drift.config import settings_from_mapping
+from drift.service.app import create_app
 from drift.service.service import DriftService
 
 MODEL = "churn"
@@ -179,3 +181,49 @@ def test_no_metrics_below_min_samples(labelled: tuple[DriftService, pd.DataFrame
     service.evaluate_performance()
     assert service.performance[MODEL].view().current is None
     assert ("drift_model_performance_samples", f"model={MODEL}") not in scrape(service)
+
+
+def test_labels_route_and_performance_route(labelled: tuple[DriftService, pd.DataFrame]) -> None:
+    service, _ = labelled
+    rng = np.random.default_rng(2)
+    batch, _ = samples(60, 0, rng)
+    with TestClient(create_app(service, manage_lifecycle=False)) as client:
+        assert (
+            client.post(f"/v1/models/{MODEL}/samples", json={"samples": batch}).status_code == 200
+        )
+        labels = [{"id": f"req-{i}", "label": i % 2} for i in range(60)]
+        answer = client.post(
+            f"/v1/models/{MODEL}/labels",
+            json={"labels": [*labels, {"id": "x", "label": [1]}, {"id": "y", "label": 1}]},
+        )
+        assert answer.status_code == 422
+        body = answer.json()
+        assert (body["accepted"], body["matched"], body["held"]) == (61, 60, 1)
+        assert body["rejected"] == [
+            {
+                "index": 60,
+                "field": "label",
+                "reason": "wrong_type",
+                "detail": "expected a string, number or bool, got an array",
+            }
+        ]
+        for bad, status, error in (
+            (b"{", 400, "invalid_json"),
+            (b'{"labels": 3}', 422, "invalid_body"),
+            (b"[]", 422, "invalid_body"),
+        ):
+            answer = client.post(f"/v1/models/{MODEL}/labels", content=bad)
+            assert answer.status_code == status
+            assert answer.json()["error"] == error
+        assert client.post("/v1/models/nope/labels", json={"labels": []}).status_code == 404
+        service.evaluate_performance()
+        perf = client.get(f"/v1/models/{MODEL}/performance").json()
+        assert perf["current"]["samples"] == 60
+        assert perf["current"]["task"] == "classification"
+        assert set(perf["current"]["metrics"]) >= {"accuracy", "f1", "roc_auc", "log_loss"}
+        assert perf["reference"]["samples"] == 600
+        assert perf["alert"]["metric"] == "accuracy"
+        assert perf["alert"]["degraded"] in (True, False)
+        assert perf["labels"]["matched"] == 60
+        assert perf["labels"]["pending_labels"] == 1
+        assert perf["labels"]["invalid"] == 1

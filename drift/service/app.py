@@ -17,6 +17,7 @@ from drift.alerting.alertmanager import AlertmanagerPayload
 from drift.config import Settings
 from drift.errors import DriftError, InvalidRequest, NotReady, UnknownModel
 from drift.service.monitor import ModelMonitor
+from drift.service.performance import performance_json
 from drift.service.service import DriftService
 from exporters.evidently_report import EvidentlyMissing, ReportPages, drift_report_html
 
@@ -128,6 +129,33 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
                 status_code=422,
             )
         return JSONResponse({"accepted": result.accepted, "rejected": []})
+
+    @app.post("/v1/models/{model}/labels")
+    async def post_labels(model: str, request: Request, svc: ServiceDep) -> JSONResponse:
+        """Delayed ground truth, joined by id to the predictions of samples (before or after)."""
+        svc.monitor(model)
+        body = await read_body(request, svc.settings.server.max_body_bytes)
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidRequest(400, "invalid_json", "(body)", f"not valid JSON: {exc}") from None
+        result = svc.ingest_labels(model, payload)
+        outcome = result.outcome
+        return JSONResponse(
+            {
+                "accepted": result.accepted,
+                "matched": outcome.matched,
+                "held": outcome.held,
+                "duplicate": outcome.duplicate,
+                "rejected": [r.to_dict() for r in result.rejections],
+            },
+            status_code=422 if result.rejections else 200,
+        )
+
+    @app.get("/v1/models/{model}/performance")
+    async def get_performance(model: str, svc: ServiceDep) -> dict[str, Any]:
+        svc.monitor(model)
+        return performance_json(svc.performance[model].view(), svc.monitors[model].config)
 
     @app.post("/v1/alertmanager")
     async def post_alertmanager(request: Request, svc: ServiceDep) -> JSONResponse:

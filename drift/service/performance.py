@@ -137,3 +137,41 @@ class ModelPerformance:
         if alert.max_value is not None:
             checks.append(value > alert.max_value)
         return any(checks) if checks else None
+
+
+def performance_json(view: PerformanceView, config: ModelConfig) -> dict[str, Any]:
+    """The body of ``GET /v1/models/{model}/performance``."""
+
+    def metrics(perf: Performance | None) -> dict[str, Any] | None:
+        if perf is None:
+            return None
+        return {
+            "task": perf.task.value,
+            "samples": perf.samples,
+            "skipped": perf.skipped,
+            "metrics": dict(perf.metrics),
+        }
+
+    c = view.counters
+    alert = config.performance.alert
+    return {
+        "current": metrics(view.current),
+        "reference": metrics(view.reference),
+        "evaluated_at": view.evaluated_at,
+        "min_samples": config.performance.min_samples,
+        "alert": None
+        if alert is None
+        else {**alert.model_dump(exclude_none=True), "degraded": view.degraded},
+        "labels": {
+            "matched": c.matched,
+            "held": c.held,
+            "duplicate": c.duplicate,
+            "expired_label": c.expired_labels,
+            "expired_prediction": c.expired_predictions,
+            "evicted_label": c.evicted_labels,
+            "evicted_prediction": c.evicted_predictions,
+            "invalid": view.invalid,
+            "pending_predictions": view.pending_predictions,
+            "pending_labels": view.pending_labels,
+        },
+    }
