@@ -286,12 +286,17 @@ class DriftClient:
         prediction: Any = None,
         id: str | int | None = None,
         timestamp: str | float | datetime | None = None,
+        scores: float | Mapping[str, float] | None = None,
     ) -> bool:
-        """Queue one sample; True when queued, False when dropped (counted in ``stats()``)."""
+        """Queue one sample; True when queued, False when dropped (counted in ``stats()``).
+        ``id`` is what delayed labels join on; ``scores`` (the positive class's probability, or
+        class -> probability) gives ROC AUC and log loss once labels arrive."""
         try:
             sample: dict[str, Any] = {"features": features}
             if prediction is not None:
                 sample["prediction"] = prediction
+            if scores is not None:
+                sample["scores"] = scores
             if id is not None:
                 sample["id"] = id
             if timestamp is not None:

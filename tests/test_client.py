@@ -131,6 +131,15 @@ def test_batches_of_batch_size_reach_the_samples_route(server: Sidecar) -> None:
     assert client.stats().sent == 25
 
 
+def test_scores_travel_with_the_sample(server: Sidecar) -> None:
+    with DriftClient(server.url, "m", batch_size=2, flush_interval=30) as client:
+        client.send({"x": 1.0}, prediction=1, id="a", scores=0.8)
+        client.send({"x": 2.0}, prediction="cat", id="b", scores={"cat": 0.7, "dog": 0.3})
+        wait_until(lambda: len(server.requests) == 1, what="the batch")
+    assert server.samples[0]["scores"] == 0.8
+    assert server.samples[1]["scores"] == {"cat": 0.7, "dog": 0.3}
+
+
 def test_a_partial_batch_goes_out_after_flush_interval(server: Sidecar) -> None:
     with DriftClient(server.url, "m", batch_size=100, flush_interval=0.2) as client:
         sent_at = time.monotonic()
