@@ -22,7 +22,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,11 +183,24 @@ class Running:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def _start(name: str, command: Sequence[str], url: str, log: Path, cwd: Path) -> Running:
+def _start(
+    name: str,
+    command: Sequence[str],
+    url: str,
+    log: Path,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+) -> Running:
+    """Start ``command``; ``env`` adds to (or overrides) this process's environment."""
     # output goes to a file, not a pipe: a pipe nobody reads would block a chatty process
     with log.open("wb") as out:
         process = subprocess.Popen(
-            list(command), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd
+            list(command),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env=None if env is None else {**os.environ, **env},
         )
     return Running(name=name, process=process, url=url, log=log)
 
