@@ -1,4 +1,7 @@
-"""The "Model drift detail" dashboard: one model (the ``model`` variable), column by column."""
+"""The "Model drift detail" dashboard: one model (the ``model`` variable), column by column,
+and in its "Model performance" row the model's performance on delayed labels (one graph per
+metric, repeated over the ``perf_metric`` variable), the label join and the CloudEvents
+collectors of its sidecar."""
 
 from __future__ import annotations
 
@@ -10,23 +13,32 @@ from exporters.grafana_common import (
     DETAIL_UID,
     MODEL,
     TAG,
+    TARGET,
     dashboards_link,
     datasource_variable,
+    label_variable,
     model_variable,
+    model_version,
     report_url,
     sidecar_url_variable,
     target_variables,
 )
 from exporters.grafana_panels import (
     BAD,
+    NEUTRAL,
     NOTICE,
     OK,
+    RATE,
     Cell,
-    health_mapping,
-    layout,
+    Section,
+    dashed_series,
+    health_stat,
+    info_mapping,
+    place,
     query,
     stat_panel,
     state_mapping,
+    state_stat,
     state_timeline_panel,
     table_panel,
     thresholds,
@@ -34,8 +46,11 @@ from exporters.grafana_panels import (
 )
 from exporters.prometheus_rules import REFERENCE_MAX_AGE_DAYS
 
-RATE = "$__rate_interval"
-NEUTRAL = thresholds((None, "blue"))
+PERF_METRIC = "perf_metric"
+"""The variable the performance graph repeats over: the ``metric`` labels of the model."""
+SIDECARS_OF_MODEL = f"on (job, instance) drift_model_info{{{MODEL}}}"
+"""Right-hand side of ``and``: restricts a per-sidecar metric (no ``model`` label, such as the
+CloudEvents counters) to the sidecars that monitor the model."""
 
 TOP_DRIFTED = "Drifted (share of time range)"
 TOP_NOW = "Drifted now"
@@ -44,14 +59,13 @@ TOP_MISSING = "Missing share"
 
 
 def _summary_row() -> list[Cell]:
-    dataset = stat_panel(
+    dataset = state_stat(
         "Dataset drift",
         "Dataset drift decision of the latest evaluation (drift_dataset_detected); red is "
         "the condition of DriftDatasetDetected.",
-        "none",
         [query(f"max(drift_dataset_detected{{{MODEL}}})", "$model")],
-        thresholds((None, OK), (1, BAD)),
-        mappings=state_mapping("no drift", "DRIFT"),
+        "no drift",
+        "DRIFT",
     )
     share = stat_panel(
         "Drifted share",
@@ -61,14 +75,13 @@ def _summary_row() -> list[Cell]:
         [query(f"max(drift_dataset_share{{{MODEL}}})", "share")],
         NEUTRAL,
     )
-    prediction = stat_panel(
+    prediction = state_stat(
         "Prediction drift",
         "Prediction drift decision of the latest evaluation (drift_prediction_detected); red "
         "is the condition of DriftPredictionDetected.",
-        "none",
         [query(f"max(drift_prediction_detected{{{MODEL}}})", "prediction")],
-        thresholds((None, OK), (1, BAD)),
-        mappings=state_mapping("no drift", "DRIFT"),
+        "no drift",
+        "DRIFT",
         no_value="no prediction column",
     )
     columns = stat_panel(
@@ -99,14 +112,13 @@ def _summary_row() -> list[Cell]:
 
 
 def _reference_row() -> list[Cell]:
-    loaded = stat_panel(
+    loaded = health_stat(
         "Reference loaded",
         "Whether the reference is loaded (drift_reference_loaded); red is the condition of "
         "DriftReferenceNotLoaded.",
-        "none",
         [query(f"min(drift_reference_loaded{{{MODEL}}})", "reference")],
-        thresholds((None, BAD), (1, OK)),
-        mappings=health_mapping("loaded", "NOT LOADED"),
+        "loaded",
+        "NOT LOADED",
     )
     rows = stat_panel(
         "Reference rows",
@@ -138,11 +150,7 @@ def _reference_row() -> list[Cell]:
             )
         ],
         NEUTRAL,
-        mappings=[
-            model.ValueMap(
-                options={"1": model.ValueMappingResult(text="in use", color=OK, index=0)}
-            )
-        ],
+        mappings=info_mapping(),
         no_value="not loaded",
     )
     fill = stat_panel(
@@ -319,6 +327,149 @@ def _traffic_row() -> list[Cell]:
     return [Cell(traffic, 12, 8), Cell(latency, 12, 8)]
 
 
+def performance_metric_variable() -> dashboard_builders.QueryVariable:
+    return label_variable(
+        PERF_METRIC,
+        "Performance metric",
+        f"label_values(drift_model_performance{{{MODEL}}}, metric)",
+        "Performance metrics of the model (the metric label); one graph each",
+        multi=True,
+    )
+
+
+def _performance_state_row() -> list[Cell]:
+    degraded = state_stat(
+        "Performance degraded",
+        "Whether the model's performance on its labelled window meets its performance.alert "
+        "condition (drift_model_performance_degraded); red is the condition of "
+        "DriftModelPerformanceDegraded.",
+        [query(f"max(drift_model_performance_degraded{{{MODEL}}})", "performance")],
+        "ok",
+        "DEGRADED",
+        no_value="no performance.alert",
+    )
+    samples = stat_panel(
+        "Labelled samples",
+        "Predictions joined to their label that the latest performance was computed on "
+        "(drift_model_performance_samples, at most performance.window); absent below "
+        "performance.min_samples.",
+        "none",
+        [query(f"max(drift_model_performance_samples{{{MODEL}}})", "labelled")],
+        NEUTRAL,
+        no_value="too few labels",
+        decimals=0,
+    )
+    version = stat_panel(
+        "Model version",
+        "The model version configured for this model (drift_model_info); compare it with the "
+        "reference version: a new model needs its own reference.",
+        "none",
+        [query(model_version(f"max by (version) (drift_model_info{{{MODEL}}})"), "{{version}}")],
+        NEUTRAL,
+        mappings=info_mapping(),
+    )
+    insufficient = state_stat(
+        "Insufficient data",
+        "Whether the latest evaluation of the time window had fewer than min_samples samples "
+        "(drift_window_insufficient_data): no drift verdict, the drift panels show no data. "
+        "Yellow is the condition of the info alert DriftWindowInsufficientData.",
+        [query(f"max(drift_window_insufficient_data{{{MODEL}}})", "window")],
+        "verdict",
+        "TOO FEW SAMPLES",
+        bad_color=NOTICE,
+        no_value="not evaluated yet",
+    )
+    pending = stat_panel(
+        "CloudEvents pending",
+        "Request and response halves of KServe or Seldon CloudEvents waiting for their other "
+        "half on the sidecars of this model (drift_cloudevents_pending; all models of those "
+        "sidecars).",
+        "none",
+        [query(f"sum(drift_cloudevents_pending{{{TARGET}}} and {SIDECARS_OF_MODEL})", "pending")],
+        NEUTRAL,
+        no_value="no collector",
+        decimals=0,
+    )
+    return [
+        Cell(degraded, 4, 4),
+        Cell(samples, 4, 4),
+        Cell(version, 6, 4),
+        Cell(insufficient, 4, 4),
+        Cell(pending, 6, 4),
+    ]
+
+
+def _performance_metric_row() -> list[Cell]:
+    selector = f'{MODEL}, metric=~"${PERF_METRIC}"'
+    performance = (
+        timeseries_panel(
+            f"Performance: ${PERF_METRIC}",
+            "The model's performance on its last labelled predictions "
+            "(drift_model_performance, solid) and the same metric on the reference "
+            "(drift_model_performance_reference, dashed; needs columns.target). One graph per "
+            "metric of the perf_metric variable. Error metrics (mae, rmse, mape, log_loss) are "
+            "better when low, the others when high.",
+            "none",
+            [
+                query(f"max by (metric) (drift_model_performance{{{selector}}})", "{{metric}}"),
+                query(
+                    f"max by (metric) (drift_model_performance_reference{{{selector}}})",
+                    "{{metric}} on the reference",
+                    "B",
+                ),
+            ],
+            min_value=None,
+        )
+        .override_by_query("B", dashed_series())
+        .repeat(PERF_METRIC)
+        .repeat_direction("h")
+        .max_per_row(4)
+    )
+    return [Cell(performance, 6, 8)]
+
+
+def _labels_row() -> list[Cell]:
+    outcomes = timeseries_panel(
+        "Label join outcomes",
+        "Labels per second by what happened to them (drift_labels_total): matched to their "
+        "prediction, held until it arrives, duplicate, invalid, or expired / evicted unmatched "
+        "(labels, and predictions that never got one). Expired labels and no match: "
+        "DriftLabelsNotJoining.",
+        "cps",
+        [query(f"sum by (outcome) (rate(drift_labels_total{{{MODEL}}}[{RATE}]))", "{{outcome}}")],
+    )
+    waiting = timeseries_panel(
+        "Waiting for a match",
+        "Predictions waiting for their label and labels waiting for their prediction "
+        "(drift_labels_pending), each for at most performance.label_ttl_seconds.",
+        "none",
+        [query(f"max by (kind) (drift_labels_pending{{{MODEL}}})", "{{kind}}s")],
+    ).decimals(0)
+    events = timeseries_panel(
+        "CloudEvents by outcome",
+        "KServe / Seldon CloudEvents per second received by the sidecars of this model, by "
+        "source and outcome (drift_cloudevents_total; all models of those sidecars), and "
+        "halves that expired unpaired (drift_cloudevents_expired_total): "
+        "DriftCloudEventsUnpaired.",
+        "cps",
+        [
+            query(
+                "sum by (source, outcome) "
+                f"(rate(drift_cloudevents_total{{{TARGET}}}[{RATE}]) and {SIDECARS_OF_MODEL})",
+                "{{source}} {{outcome}}",
+            ),
+            query(
+                "sum by (source, half) "
+                f"(rate(drift_cloudevents_expired_total{{{TARGET}}}[{RATE}]) "
+                f"and {SIDECARS_OF_MODEL})",
+                "{{source}} expired {{half}}",
+                "B",
+            ),
+        ],
+    )
+    return [Cell(outcomes, 8, 8), Cell(waiting, 8, 8), Cell(events, 8, 8)]
+
+
 def detail_dashboard() -> dashboard_builders.Dashboard:
     """The "Model drift detail" dashboard (uid ``drift-model-detail``)."""
     board = (
@@ -345,8 +496,8 @@ def detail_dashboard() -> dashboard_builders.Dashboard:
     for variable in target_variables():
         board = board.with_variable(variable)
     board = board.with_variable(model_variable(multi=False)).with_variable(sidecar_url_variable())
+    board = board.with_variable(performance_metric_variable())
     rows = [_summary_row(), _reference_row(), _columns_row(), _top_row(), _window_row()]
     rows.append(_traffic_row())
-    for panel in layout(rows):
-        board = board.with_panel(panel)
-    return board
+    performance = [_performance_state_row(), _performance_metric_row(), _labels_row()]
+    return place(board, [*rows, Section("Model performance"), *performance])

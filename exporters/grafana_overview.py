@@ -2,7 +2,8 @@
 
 Stat panels are coloured exactly where the alerting rules of ``exporters.prometheus_rules`` fire
 (``drift_*_detected == 1``, ``drift_reference_loaded == 0``, ``up == 0``, evaluation errors in
-10 minutes); the rejected-share graph draws the rules' ``REJECTED_SHARE`` line.
+10 minutes, ``drift_model_performance_degraded == 1``, ``drift_window_insufficient_data == 1``);
+the rejected-share graph draws the rules' ``REJECTED_SHARE`` line.
 """
 
 from __future__ import annotations
@@ -21,27 +22,31 @@ from exporters.grafana_common import (
     datasource_variable,
     detail_url,
     model_variable,
+    model_version,
     report_url,
     sidecar_url_variable,
     target_variables,
 )
 from exporters.grafana_panels import (
     BAD,
+    NEUTRAL,
     NOTICE,
     OK,
+    RATE,
     Cell,
+    Section,
+    dashed_series,
     data_link,
-    health_mapping,
-    layout,
+    health_stat,
+    info_mapping,
+    place,
     query,
     stat_panel,
-    state_mapping,
+    state_stat,
     thresholds,
     timeseries_panel,
 )
 from exporters.prometheus_rules import ALERT_RETRIES_PER_15M, REJECTED_SHARE
-
-RATE = "$__rate_interval"
 
 FIELD_MODEL = "${__field.labels.model}"
 
@@ -55,33 +60,30 @@ def model_links() -> list[DashboardLink]:
 
 
 def _state_row() -> list[Cell]:
-    models_in_drift = stat_panel(
+    models_in_drift = state_stat(
         "Models in drift",
         "Dataset drift decision of each model's latest evaluation: DRIFT when the share of "
         "drifted feature columns reached the model's share_threshold (drift_dataset_detected). "
         "Red is the condition of the DriftDatasetDetected alert.",
-        "none",
         [query(f"max by (model) (drift_dataset_detected{{{MODELS}}})", "{{model}}")],
-        thresholds((None, OK), (1, BAD)),
-        mappings=state_mapping("no drift", "DRIFT"),
+        "no drift",
+        "DRIFT",
         links=model_links(),
     )
-    prediction = stat_panel(
+    prediction = state_stat(
         "Prediction drift",
         "Whether the prediction column of each model drifted in its latest evaluation "
         "(drift_prediction_detected). Red is the condition of DriftPredictionDetected.",
-        "none",
         [query(f"max by (model) (drift_prediction_detected{{{MODELS}}})", "{{model}}")],
-        thresholds((None, OK), (1, BAD)),
-        mappings=state_mapping("no drift", "DRIFT"),
+        "no drift",
+        "DRIFT",
         no_value="no prediction column",
         links=model_links(),
     )
-    errors = stat_panel(
+    errors = state_stat(
         "Evaluation errors (10m)",
         "Whether drift evaluations of the model raised in the last 10 minutes "
         "(increase of drift_evaluation_errors_total > 0, as in DriftEvaluationErrors).",
-        "none",
         [
             query(
                 "max by (model) "
@@ -89,26 +91,24 @@ def _state_row() -> list[Cell]:
                 "{{model}}",
             )
         ],
-        thresholds((None, OK), (1, BAD)),
-        mappings=state_mapping("none", "FAILING"),
+        "none",
+        "FAILING",
     )
-    references = stat_panel(
+    references = health_stat(
         "References loaded",
         "Whether each model's reference data is loaded (drift_reference_loaded). Red: not "
         "loaded, /readyz answers 503 and samples are refused (DriftReferenceNotLoaded).",
-        "none",
         [query(f"min by (model) (drift_reference_loaded{{{MODELS}}})", "{{model}}")],
-        thresholds((None, BAD), (1, OK)),
-        mappings=health_mapping("loaded", "NOT LOADED"),
+        "loaded",
+        "NOT LOADED",
     )
-    targets_up = stat_panel(
+    targets_up = health_stat(
         "Sidecars up",
         "Whether Prometheus scrapes each sidecar (up). Red: the scrape fails "
         "(DriftSidecarDown); no data at all: no sidecar target (DriftSidecarAbsent).",
-        "none",
         [query(f"up{{{TARGET}}}", "{{instance}}")],
-        thresholds((None, BAD), (1, OK)),
-        mappings=health_mapping("up", "DOWN"),
+        "up",
+        "DOWN",
         no_value="no sidecar target",
     )
     return [
@@ -137,15 +137,7 @@ def _drift_row() -> list[Cell]:
         ],
         max_value=1,
         links=model_links(),
-    ).override_by_query(
-        "B",
-        [
-            model.DynamicConfigValue(
-                id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
-            ),
-            model.DynamicConfigValue(id_val="custom.fillOpacity", value=0),
-        ],
-    )
+    ).override_by_query("B", dashed_series())
     columns = timeseries_panel(
         "Drifted columns",
         "Number of feature columns of each model that drifted in the latest evaluation "
@@ -250,6 +242,49 @@ def _alerts_row() -> list[Cell]:
     return [Cell(alerts, 12, 8), Cell(delivery, 12, 8)]
 
 
+def _performance_row() -> list[Cell]:
+    degraded = state_stat(
+        "Degraded performance",
+        "Whether each model's performance on its delayed labels meets the model's "
+        "performance.alert condition (drift_model_performance_degraded). Red is the condition "
+        "of DriftModelPerformanceDegraded; models without performance.alert are not listed.",
+        [query(f"max by (model) (drift_model_performance_degraded{{{MODELS}}})", "{{model}}")],
+        "ok",
+        "DEGRADED",
+        no_value="no performance.alert",
+        links=model_links(),
+    )
+    versions = stat_panel(
+        "Model versions",
+        "The version of each model as configured in its sidecar (drift_model_info); a change "
+        "is a new model deployed. Compare it with the reference version on the detail "
+        "dashboard: a new model needs its own reference.",
+        "none",
+        [
+            query(
+                model_version(f"max by (model, version) (drift_model_info{{{MODELS}}})"),
+                "{{model}} {{version}}",
+            )
+        ],
+        NEUTRAL,
+        mappings=info_mapping(),
+        links=model_links(),
+    )
+    insufficient = state_stat(
+        "Time windows without verdict",
+        "Models whose time window held fewer than min_samples samples in the latest "
+        "evaluation (drift_window_insufficient_data): no drift verdict, so they are missing "
+        "from Models in drift. Yellow is the condition of the info alert "
+        "DriftWindowInsufficientData.",
+        [query(f"max by (model) (drift_window_insufficient_data{{{MODELS}}})", "{{model}}")],
+        "verdict",
+        "TOO FEW SAMPLES",
+        bad_color=NOTICE,
+        links=model_links(),
+    )
+    return [Cell(degraded, 8, 5), Cell(versions, 8, 5), Cell(insufficient, 8, 5)]
+
+
 def overview_dashboard() -> dashboard_builders.Dashboard:
     """The "Drift overview" dashboard (uid ``drift-overview``)."""
     board = (
@@ -269,6 +304,4 @@ def overview_dashboard() -> dashboard_builders.Dashboard:
         board = board.with_variable(variable)
     board = board.with_variable(model_variable(multi=True)).with_variable(sidecar_url_variable())
     rows = [_state_row(), _drift_row(), _traffic_row(), _evaluation_row(), _alerts_row()]
-    for panel in layout(rows):
-        board = board.with_panel(panel)
-    return board
+    return place(board, [*rows, Section("Model performance"), _performance_row()])

