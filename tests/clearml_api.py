@@ -1,8 +1,9 @@
 """The in-memory state and endpoint handlers of the local ClearML test server.
 
-``ClearMLApi`` holds projects, tasks, fileserver files and events, and has one method per
-endpoint, named ``_<service>_<action>`` (``tests/clearml_server.py`` dispatches to them after
-validating the request against the SDK's schemas). Each returns ``(HTTP status, data)``.
+``ClearMLApi`` holds projects, tasks, fileserver files and events (``scalars(task_id)`` reads
+back what a task received), and has one method per endpoint, named ``_<service>_<action>``
+(``tests/clearml_server.py`` dispatches to them after validating the request against the SDK's
+schemas). Each returns ``(HTTP status, data)``.
 """
 
 from __future__ import annotations
@@ -169,8 +170,54 @@ class ClearMLApi:
         return 200, {"id": tid}
 
     def _events_add_batch(self, body: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-        self.events.extend(body)
-        return 200, {"added": len(body), "errors": 0}
+        """As the real server: events of an unknown task, or of a published one unless
+        ``allow_locked``, are not stored but counted in ``errors``/``errors_info`` (HTTP 200);
+        a metric event raises its task's ``last_iteration``."""
+        errors: dict[str, int] = {}
+        added = 0
+        for event in body:
+            task = self.tasks.get(event.get("task") or "")
+            if task is None or (task["status"] == "published" and not event.get("allow_locked")):
+                reason = "Invalid task id" if task is None else "Task is published"
+                errors[reason] = errors.get(reason, 0) + 1
+                continue
+            self.events.append(event)
+            added += 1
+            if event.get("type") != "log" and event.get("iter") is not None:
+                task["last_iteration"] = max(task.get("last_iteration") or 0, event["iter"])
+                task["last_update"] = _now()
+        return 200, {"added": added, "errors": sum(errors.values()), "errors_info": errors}
+
+    def scalars(self, task_id: str) -> list[tuple[str, str, int, float]]:
+        """(title, series, iteration, value) of every scalar event of a task, in arrival order."""
+        return [
+            (e["metric"], e["variant"], e["iter"], e["value"])
+            for e in self.events
+            if e.get("task") == task_id and e.get("type") == "training_stats_scalar"
+        ]
+
+    def _events_scalar_metrics_iter_histogram(
+        self, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """``{title: {series: {"name", "x": iterations, "y": values}}}``, as
+        ``Task.get_reported_scalars`` reads it (the response schema only names ``images``; the
+        real server answers with the metrics themselves). Only ``key="iter"``, no sampling."""
+        if body.get("key", "iter") != "iter":
+            return 400, {"error": f"key {body['key']!r} is not modelled by the test server"}
+        if body["task"] not in self.tasks:
+            return 400, {"error": f"task {body['task']} not found"}
+        series: dict[tuple[str, str], dict[int, float]] = {}
+        for metric, variant, iteration, value in self.scalars(body["task"]):
+            series.setdefault((metric, variant), {})[iteration] = value
+        out: dict[str, Any] = {}
+        for (metric, variant), points in series.items():
+            x = sorted(points)
+            out.setdefault(metric, {})[variant] = {
+                "name": variant,
+                "x": x,
+                "y": [points[i] for i in x],
+            }
+        return 200, out
 
     def _task(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.tasks[body["task"]]

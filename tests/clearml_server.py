@@ -1,20 +1,32 @@
 """A small local ClearML API server and fileserver for the tests (no real server runs here).
 
 It serves only the endpoints the ClearML SDK calls to create, upload, finalize and read
-datasets, and checks every request body and every response body against the JSON schemas that
-ship inside the ``clearml`` package (``clearml/backend_api/services/v2_23/*.py``, the
-``_schema`` of each ``Request``/``Response`` class). An endpoint it does not implement answers
-HTTP 400 *and* is recorded in ``unimplemented``; a schema violation is recorded in ``violations``.
-The ``backend`` fixture (``tests/integration/reference_components.py``) fails the test when
-either list is non-empty, so nothing is ever answered "empty" silently.
+datasets, and to find, create and start a Task, send its scalars and read them back
+(``exporters/clearml_reporting.py``). It checks every request body and every response body
+against the JSON schemas that ship inside the ``clearml`` package
+(``clearml/backend_api/services/v2_23/*.py``, the ``_schema`` of each ``Request``/``Response``
+class). An endpoint it does not implement answers HTTP 400 *and* is recorded in
+``unimplemented``; a schema violation is recorded in ``violations``. The ``backend`` fixture
+(``tests/integration/reference_components.py``) fails the test when either list is non-empty,
+so nothing is ever answered "empty" silently.
 
 State and endpoint handlers live in ``tests/clearml_api.py``. Modelled: projects (parents
 created implicitly), tasks (``tasks.create`` fills the default fields, edits merge), status
-changes, artifacts, configuration and hyper-parameter sections, ``events.add_batch`` (stored,
-not queryable), ``get_all`` filtering on id/name/project/system_tags/tags/status/type with the
-server's tag operators (``__$all``, ``__$not``, ``-tag``), ``only_fields`` projections,
-``order_by`` and ``page``/``page_size`` paging. Not modelled: credentials checks, users,
-queues, workers, models, event queries, permissions, search beyond the filters above.
+changes, artifacts, configuration and hyper-parameter sections, ``events.add_batch`` (stored;
+as on the real server, events of an unknown or published task are counted in
+``errors``/``errors_info`` of a 200 answer, and metric events raise the task's
+``last_iteration``), scalars read back by ``events.scalar_metrics_iter_histogram`` (by
+iteration, never down-sampled), ``get_all`` filtering on id/name/project/system_tags/tags/
+status/type with the server's tag operators (``__$all``, ``__$not``, ``-tag``),
+``only_fields`` projections, ``order_by`` and ``page``/``page_size`` paging. Not modelled:
+credentials checks, users, queues, workers, models, other event queries, permissions, search
+beyond the filters above.
+
+Faults for the reporting tests: ``fail_events("error")`` makes ``events.add_batch`` answer HTTP
+500; ``fail_events("hang")`` holds every such request open without an answer until
+``heal_events()`` (held requests then get a 500, later ones are served); ``stop()`` and
+``start()`` take the whole server away and bring it back on the same ports. A request is
+schema-checked before the fault applies; ``events_held`` counts the requests held open.
 """
 
 from __future__ import annotations
@@ -35,16 +47,18 @@ import jsonschema
 from tests.clearml_api import API_VERSION, ClearMLApi
 
 ACCESS_KEY, SECRET_KEY = "test-access", "test-secret"
+HANG_LIMIT_SECONDS = 60.0  # a "hang" nobody heals is answered 500 after this
 
 
-def _schemas(service: str, action: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(schema of one request item, response schema); batched requests (newline-delimited
-    JSON, e.g. events.add_batch) are validated item by item against the item class."""
+def _schemas(service: str, action: str) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """(schema of one request item, response schema, batched?); batched requests
+    (newline-delimited JSON, e.g. events.add_batch) are validated item by item against the
+    item class."""
     module = importlib.import_module(f"clearml.backend_api.services.v2_23.{service}")
     for request_cls, response_cls in module.response_mapping.items():
         if request_cls._action == action:
-            item_cls = getattr(request_cls, "_batched_request_cls", None) or request_cls
-            return item_cls._schema, response_cls._schema
+            item_cls = getattr(request_cls, "_batched_request_cls", None)
+            return (item_cls or request_cls)._schema, response_cls._schema, item_cls is not None
     raise KeyError(f"{service}.{action}")
 
 
@@ -60,6 +74,9 @@ class ClearMLTestServer(ClearMLApi):
         self._fs: ThreadingHTTPServer | None = None
         self.api_port = 0
         self.files_port = 0
+        self.events_fault: str | None = None  # None, "error" or "hang"; see fail_events
+        self.events_held = 0  # events.add_batch requests being held open right now
+        self._events_healed = threading.Event()
 
     # lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -76,6 +93,18 @@ class ClearMLTestServer(ClearMLApi):
                 server.server_close()
         self._api = self._fs = None
 
+    def fail_events(self, mode: str) -> None:
+        """From now on ``events.add_batch`` answers 500 ("error") or never answers ("hang")."""
+        if mode not in ("error", "hang"):
+            raise ValueError(mode)
+        self._events_healed.clear()
+        self.events_fault = mode
+
+    def heal_events(self) -> None:
+        """Serve ``events.add_batch`` again; requests held by "hang" are answered 500."""
+        self.events_fault = None
+        self._events_healed.set()
+
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
@@ -87,16 +116,19 @@ class ClearMLTestServer(ClearMLApi):
     # API -----------------------------------------------------------------------------------
     def call(self, endpoint: str, body: Any) -> tuple[int, dict[str, Any]]:
         service, _, action = endpoint.partition(".")
+        fault = self.events_fault if endpoint == "events.add_batch" else None
         self.calls.append(endpoint)
         self.bodies.append((endpoint, body))
         handler = getattr(self, f"_{service}_{action}", None)
         try:
-            request_schema, response_schema = _schemas(service, action)
+            request_schema, response_schema, batched = _schemas(service, action)
         except (ImportError, KeyError):
             handler = None
         if handler is None:
             self.unimplemented.append(endpoint)
             return 400, {"error": f"{endpoint} is not implemented by the test server"}
+        if batched and isinstance(body, dict):  # a batch of one arrives as a single JSON line
+            body = [body]
         try:
             for item in body if isinstance(body, list) else [body]:
                 if endpoint == "events.add_batch" and isinstance(item.get("level"), str):
@@ -107,6 +139,14 @@ class ClearMLTestServer(ClearMLApi):
         except jsonschema.ValidationError as exc:
             self.violations.append(f"request {endpoint}: {exc.message}")
             return 400, {"error": exc.message}
+        if fault == "hang":  # outside the lock: the other endpoints keep answering
+            with self.lock:
+                self.events_held += 1
+            self._events_healed.wait(HANG_LIMIT_SECONDS)
+            with self.lock:
+                self.events_held -= 1
+        if fault is not None:
+            return 500, {"error": f"events.add_batch failure injected by the test ({fault})"}
         with self.lock:
             status, data = handler(body)
         if status == 200:
@@ -126,11 +166,14 @@ def _handler(server: ClearMLTestServer, api: bool) -> type[BaseHTTPRequestHandle
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
         def _reply(self, status: int, payload: bytes, ctype: str = "application/json") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting (a held "hang" request after its timeout)
 
         def _api(self) -> None:
             match = re.fullmatch(r"/v?[\d.]*/?([a-z_]+)\.([a-z_]+)", self.path.split("?")[0])
