@@ -59,8 +59,8 @@ batch of labels were counted up to that long before its expiries: this window mu
 that TTL plus ``LABELS_EXPIRED_WINDOW``."""
 
 UNPAIRED_SHARE = 0.1
-"""DriftCloudEventsUnpaired fires above this share of expired halves over expired halves plus
-completed pairs."""
+"""DriftCloudEventsUnpaired fires above this share of expired (or evicted) halves over those
+plus completed pairs (``paired``, and ``error_response``: a pair whose response was an error)."""
 
 RULE_FILE_NAME = "drift-sidecar.rules.yaml"
 PROMETHEUS_RULE_FILE_NAME = "prometheusrule.yaml"
@@ -309,7 +309,9 @@ increase(drift_labels_total{{outcome="matched"}}[{matched_window}]) > 0
 (
   {unpaired}
   + (
-    sum without (outcome) (rate(drift_cloudevents_total{{outcome="paired"}}[10m]))
+    sum without (outcome) (
+      rate(drift_cloudevents_total{{outcome=~"paired|error_response"}}[10m])
+    )
     or
     {unpaired} * 0
   )
