@@ -1,4 +1,5 @@
-"""Prometheus exposition of delayed labels and model performance, computed at scrape time.
+"""Prometheus exposition of delayed labels and model performance (and of the reporting of
+evaluations to ClearML), computed at scrape time.
 
 Label values are bounded: ``model`` comes from the config, ``metric`` from
 ``drift.performance.METRICS`` and ``outcome`` from the fixed list below.
@@ -13,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from drift.service.performance import PerformanceView
+from exporters.clearml_reporting import ReportingStats
 
 #: ``drift_labels_total{outcome}``: what happened to each label (and to predictions waiting)
 LABEL_OUTCOMES = (
@@ -93,3 +95,30 @@ class PerformanceCollector(Collector):
             for outcome, count in zip(LABEL_OUTCOMES, counts, strict=True):
                 outcomes.add_metric([model, outcome], count)
         yield from (current, reference, degraded, samples, pending, outcomes)
+
+
+class ReportingCollector(Collector):
+    """``drift_clearml_reports_total{outcome}`` and the reporter's queue."""
+
+    def __init__(self, stats: Callable[[], ReportingStats]) -> None:
+        self._stats = stats
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._stats()
+        reports = CounterMetricFamily(
+            "drift_clearml_reports",
+            "Evaluations reported to ClearML as task scalars: reported, failed (after retries), "
+            "dropped (queue full)",
+            labels=["outcome"],
+        )
+        reports.add_metric(["reported"], stats.reported)
+        reports.add_metric(["failed"], stats.failed)
+        reports.add_metric(["dropped"], stats.dropped)
+        pending = GaugeMetricFamily(
+            "drift_clearml_reports_pending", "Evaluations waiting to be reported to ClearML"
+        )
+        pending.add_metric([], stats.pending)
+        yield from (reports, pending)

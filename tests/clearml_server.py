@@ -47,6 +47,7 @@ import jsonschema
 from tests.clearml_api import API_VERSION, ClearMLApi
 
 ACCESS_KEY, SECRET_KEY = "test-access", "test-secret"
+FAULT_STATUS = {"error": 500, "bad_gateway": 502, "maintenance": 503}
 HANG_LIMIT_SECONDS = 60.0  # a "hang" nobody heals is answered 500 after this
 
 
@@ -94,8 +95,9 @@ class ClearMLTestServer(ClearMLApi):
         self._api = self._fs = None
 
     def fail_events(self, mode: str) -> None:
-        """From now on ``events.add_batch`` answers 500 ("error") or never answers ("hang")."""
-        if mode not in ("error", "hang"):
+        """From now on ``events.add_batch`` answers 500 ("error"), 502 ("bad_gateway"), 503
+        ("maintenance", which the SDK by default waits out forever) or never answers ("hang")."""
+        if mode not in FAULT_STATUS and mode != "hang":
             raise ValueError(mode)
         self._events_healed.clear()
         self.events_fault = mode
@@ -146,7 +148,8 @@ class ClearMLTestServer(ClearMLApi):
             with self.lock:
                 self.events_held -= 1
         if fault is not None:
-            return 500, {"error": f"events.add_batch failure injected by the test ({fault})"}
+            status = FAULT_STATUS.get(fault, 500)
+            return status, {"error": f"events.add_batch failure injected by the test ({fault})"}
         with self.lock:
             status, data = handler(body)
         if status == 200:

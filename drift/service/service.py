@@ -28,8 +28,9 @@ from drift.service.references import (
     reference_source,
 )
 from exporters.alert_delivery import AlertDelivery, build_sinks
+from exporters.clearml_reporting import ClearMLReporter
 from exporters.prometheus import DriftCollector, ModelView, ServiceMetrics
-from exporters.prometheus_performance import PerformanceCollector
+from exporters.prometheus_performance import PerformanceCollector, ReportingCollector
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,17 @@ class DriftService:
         self.registry.register(DriftCollector(self.views))
         self.registry.register(PerformanceCollector(self.performance_views))
         self.evaluator = Evaluator(self._evaluate)
+        clearml = settings.reporting.clearml
+        self.reporter: ClearMLReporter | None = None
+        if clearml is not None and clearml.enabled:
+            self.reporter = ClearMLReporter(
+                clearml.project,
+                clearml.task_name,
+                queue_size=clearml.queue_size,
+                timeout_seconds=clearml.timeout_seconds,
+                retries=clearml.retries,
+            )
+            self.registry.register(ReportingCollector(self.reporter.stats))
         self._loader: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -119,6 +131,8 @@ class DriftService:
     # lifecycle -------------------------------------------------------------------------------
     def start(self, load_in_background: bool = True) -> None:
         self.alerts.start()
+        if self.reporter is not None:
+            self.reporter.start()
         self.evaluator.start()
         schedule = dict.fromkeys(self.monitors, 0.0)
         if not load_in_background:  # load now; retries and refreshes still run in background
@@ -143,6 +157,8 @@ class DriftService:
             if thread is not None:
                 thread.join(timeout=5)
         self.alerts.stop()
+        if self.reporter is not None:
+            self.reporter.stop()
 
     def _tick(self) -> None:
         """Housekeeping by the clock: time windows are re-evaluated every
@@ -326,6 +342,8 @@ class DriftService:
             self.alerts.observe(report, monitor.profile)
         except Exception:
             log.exception("model %s: alert evaluation failed", model)
+        if self.reporter is not None:
+            self.reporter.submit(report)  # queued; sent to ClearML by the reporter's thread
 
     def views(self) -> Iterator[ModelView]:
         for name, m in self.monitors.items():

@@ -197,16 +197,21 @@ def test_a_column_without_a_score_is_left_out_not_sent_as_zero(
     assert sent == pytest.approx(expected_scalars(report))
 
 
+@pytest.mark.parametrize(
+    ("fault", "status"), [("error", 500), ("bad_gateway", 502), ("maintenance", 503)]
+)
 def test_server_errors_are_retried_counted_and_recovered_from(
-    backend: Backend, profile: ReferenceProfile, reporters: Reporters
+    backend: Backend, profile: ReferenceProfile, reporters: Reporters, fault: str, status: int
 ) -> None:
+    """Also 502 and 503, which the SDK alone would retry forever (its InterfaceBase._send
+    loops on codes above 500; its session waits out a 503 'maintenance' without limit)."""
     server = local(backend)
     project = backend.project(f"reporting-{uuid.uuid4().hex[:6]}")
     reporter = reporters(project, retries=2)
     reporter.submit(evaluation(profile, "m"))
     assert settled(reporter, 1).reported == 1
     sent_before = server.calls.count("events.add_batch")
-    server.fail_events("error")
+    server.fail_events(fault)
     try:
         for shift in (1.0, 2.0):
             assert reporter.submit(evaluation(profile, "m", shift))
@@ -216,8 +221,9 @@ def test_server_errors_are_retried_counted_and_recovered_from(
     assert (stats.reported, stats.failed, stats.dropped) == (1, 2, 0)
     assert stats.last_error is not None
     assert "events.add_batch failed" in stats.last_error
-    assert "500" in stats.last_error
-    assert server.calls.count("events.add_batch") - sent_before == 2 * 3  # 1 + 2 retries each
+    assert str(status) in stats.last_error
+    # 1 + 2 retries per evaluation (HTTP-level retries of 5xx come on top for 502/503)
+    assert server.calls.count("events.add_batch") - sent_before >= 2 * 3
 
     recovered = evaluation(profile, "m", 30.0)
     assert reporter.submit(recovered)
@@ -347,3 +353,55 @@ def test_without_the_sdk_each_evaluation_fails_once_naming_the_extra(
     assert (stats.reported, stats.failed, stats.dropped) == (0, 2, 0)
     assert stats.last_error is not None
     assert "pip install 'drift-sidecar[clearml]'" in stats.last_error
+
+
+def test_the_service_reports_its_evaluations_when_configured(
+    backend: Backend, tmp_path: Any
+) -> None:
+    """``reporting.clearml`` in the config: every evaluation of the running service arrives as
+    scalars of the model's task, and the counters are on /metrics."""
+    from prometheus_client import generate_latest
+
+    from drift.config import settings_from_mapping
+    from drift.service.service import DriftService
+    from tests.conftest import sample
+
+    project = backend.project(f"reporting-{uuid.uuid4().hex[:6]}")
+    path = tmp_path / "reference.csv"
+    reference_frame(600, seed=1).to_csv(path, index=False)
+    settings = settings_from_mapping(
+        {
+            "reporting": {"clearml": {"project": project, "timeout_seconds": 5, "retries": 1}},
+            "models": {
+                "credit": {
+                    "reference": {"path": str(path)},
+                    "columns": COLUMNS.model_dump(exclude_none=True),
+                    "window": {"size": 200, "step": 50},
+                }
+            },
+        }
+    )
+    service = DriftService(settings)
+    service.start(load_in_background=False)
+    try:
+        assert service.reporter is not None
+        monitor = service.monitors["credit"]
+        for step in range(1, 4):
+            service.ingest("credit", {"samples": [sample() for _ in range(50)]})
+            wait_until(
+                lambda n=50 * step: (r := monitor.latest) is not None and r.samples_seen == n,
+                what=f"evaluation {step}",
+            )
+        wait_until(
+            lambda: service.reporter is not None and service.reporter.stats().reported == 3,
+            20,
+            "three evaluations reported",
+        )
+        text = generate_latest(service.registry).decode()
+    finally:
+        service.stop()
+    assert 'drift_clearml_reports_total{outcome="reported"} 3.0' in text
+    assert 'drift_clearml_reports_total{outcome="failed"} 0.0' in text
+    [task_id] = task_ids(project, "drift-sidecar/credit")
+    wait_until(lambda: len(reported_scalars(task_id)) == 3, 20, "three iterations")
+    assert sorted(reported_scalars(task_id)) == [1, 2, 3]
