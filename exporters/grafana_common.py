@@ -29,19 +29,12 @@ MODELS = TARGET + ', model=~"$model"'
 MODEL = TARGET + ', model="$model"'
 """Selects the one model of the detail dashboard."""
 
-_CLOUDEVENTS_PENDING = (
-    "the CloudEvents collectors (KServe / Seldon payload loggers, issue #7) are not wired into "
-    "the service yet; the sidecar exports no drift_cloudevents_* metric"
-)
 PENDING_METRICS: dict[str, str] = {
     "drift_alerts_total": (
         "alert delivery counters {model, channel, status} have series only for the alert "
         "channels a sidecar is configured with (and come with the sidecar's alert delivery); "
         "the integration test's sidecar configures none"
     ),
-    "drift_cloudevents_total": _CLOUDEVENTS_PENDING,
-    "drift_cloudevents_expired_total": _CLOUDEVENTS_PENDING,
-    "drift_cloudevents_pending": _CLOUDEVENTS_PENDING,
 }
 """Metrics that panels use but that have no series in the integration test, and why. Panels on
 them show "no data" until then; the integration test allows exactly these panels to be empty,

@@ -5,7 +5,9 @@ with a target column, a performance alert on rmse, a version for m1) gets clean 
 models m1 and m2, then drifted samples for m1 only, a batch of invalid samples for m2 and a
 request for an unknown model; then the ground-truth labels of the samples in the windows
 (``POST /v1/models/{model}/labels``): far off the predictions for m1, close for m2, plus a
-duplicate and an unknown id. A real Prometheus scrapes it every second with the committed alert
+duplicate and an unknown id; then KServe payload logger CloudEvents for m2 (``kserve:``): two
+request/response pairs and a request whose response never comes, which expires after
+``cloudevents.pending_seconds``. A real Prometheus scrapes it every second with the committed alert
 rules loaded (so ``ALERTS`` has the pending drift alerts). Then each panel's PromQL, with the
 template variables substituted the way Grafana does (multi-value "All" is ``.*``; the repeated
 performance graph once per value of ``perf_metric``, as Grafana repeats it), runs through
@@ -61,13 +63,19 @@ LABEL_NOISE = {"m1": 3.0, "m2": REFERENCE_NOISE}
 MAX_RMSE_DROP = 1.0
 M1_VERSION = "1.2.0"
 REGRESSION_METRICS = {"mae", "rmse", "mape", "r2"}
+PENDING_SECONDS = 1.0
+"""``cloudevents.pending_seconds``: the unanswered request expires quickly."""
+KSERVE_REQUEST = "org.kubeflow.serving.inference.request"
+KSERVE_RESPONSE = "org.kubeflow.serving.inference.response"
 
 
 @pytest.fixture
 def sidecar_config(sidecar_config: SidecarConfig) -> SidecarConfig:
     """The shared config (conftest) plus what the performance panels need: a target column in
-    each reference, ``columns.target``, a ``performance.alert`` on rmse, and m1's version."""
+    each reference, ``columns.target``, a ``performance.alert`` on rmse, m1's version; and the
+    KServe collector for m2 (its InferenceService is named like the model)."""
     config = yaml.safe_load(sidecar_config.path.read_text(encoding="utf-8"))
+    config["cloudevents"] = {"pending_seconds": PENDING_SECONDS}
     rng = np.random.default_rng(11)
     for name, model in config["models"].items():
         path = sidecar_config.path.parent / model["reference"]["path"]
@@ -83,6 +91,8 @@ def sidecar_config(sidecar_config: SidecarConfig) -> SidecarConfig:
         }
         if name == "m1":
             model["version"] = M1_VERSION
+        else:
+            model["kserve"] = {}
     sidecar_config.path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return sidecar_config
 
@@ -200,6 +210,39 @@ def label(
     wait_for_value(prom, matched, lambda v: v == len(windows[m1]), "every m1 label matched")
 
 
+def post_event(api: httpx.Client, model: str, ce_id: str, ce_type: str, body: object) -> None:
+    """One event as KServe's agent sends it (binary mode: attributes as ce- headers)."""
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": ce_id,
+        "ce-type": ce_type,
+        "ce-source": "http://localhost:9081/",
+        "ce-inferenceservicename": model,
+        "ce-namespace": "models",
+        "ce-component": "predictor",
+        "ce-endpoint": "default",
+    }
+    response = api.post("/v1/cloudevents", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+def send_cloudevents(
+    api: httpx.Client, prom: httpx.Client, model: str, samples: list[dict[str, object]]
+) -> None:
+    """Two request/response pairs (one sample each) and a request without response; waits
+    until Prometheus has the pairs and the expired half."""
+    for i, sample in enumerate(samples[:3]):
+        ce_id = f"{model}-ce-{i}"
+        post_event(api, model, ce_id, KSERVE_REQUEST, {"instances": [sample["features"]]})
+        if i < 2:
+            post_event(api, model, ce_id, KSERVE_RESPONSE, {"predictions": [sample["prediction"]]})
+    kserve = 'source="kserve"'
+    paired = f'drift_cloudevents_total{{{kserve}, outcome="paired"}}'
+    wait_for_value(prom, paired, lambda v: v == 2, "2 pairs")
+    expired = f'sum(drift_cloudevents_expired_total{{{kserve}, half="request"}})'
+    wait_for_value(prom, expired, lambda v: v == 1, "1 request expired unanswered")
+
+
 def label_values(prom: httpx.Client, variable_query: str, values: dict[str, str]) -> set[str]:
     """``label_values(metric{selector}, label)`` the way Grafana resolves it: Prometheus'
     label values API with the selector as ``match[]``."""
@@ -237,7 +280,9 @@ def test_every_panel_query_returns_data_on_real_metrics(
         httpx.Client(base_url=prometheus_with_rules.url, timeout=10.0) as prom,
     ):
         wait_for_value(prom, f'up{{job="{JOB}"}}', lambda v: v == 1, "1 (target up)")
-        label(api, prom, feed(api, prom, cfg))
+        windows = feed(api, prom, cfg)
+        label(api, prom, windows)
+        send_cloudevents(api, prom, m2, cfg.samples(np.random.default_rng(17), 3, "ce"))
         exported = exported_metrics(sidecar)
 
         empty: list[str] = []
@@ -308,6 +353,13 @@ def test_every_panel_query_returns_data_on_real_metrics(
             assert (current["rmse"] > REFERENCE_NOISE + MAX_RMSE_DROP) is (name == m1), current
         outcomes = panel_result(DETAIL_UID, "Label join outcomes", m1)
         assert {s["metric"]["outcome"] for s in outcomes} >= {"matched", "held", "duplicate"}
+        events = panel_result(DETAIL_UID, "CloudEvents by outcome", m2)
+        assert {(s["metric"]["source"], s["metric"]["outcome"]) for s in events} >= {
+            ("kserve", "paired"),
+            ("kserve", "waiting"),
+        }
+        halves = panel_result(DETAIL_UID, "CloudEvents by outcome", m2, "B")
+        assert {s["metric"]["half"] for s in halves} == {"request", "response"}
 
 
 @pytest.mark.integration
