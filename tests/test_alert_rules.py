@@ -38,14 +38,6 @@ LATER_METRICS: dict[str, str] = {
     "drift_cloudevents_total": "counter",
     "drift_cloudevents_expired_total": "counter",
 }
-# Alerts whose row in the README's alert table comes with the README change of issue #7; the
-# table test accepts them missing (not wrong). Drop an entry once its row is there.
-README_PENDING_ALERTS = {
-    "DriftModelPerformanceDegraded",
-    "DriftLabelsNotJoining",
-    "DriftCloudEventsUnpaired",
-    "DriftWindowInsufficientData",
-}
 # Alerts about a sidecar target or its CloudEvents input, not about one model.
 NOT_PER_MODEL = {"DriftSidecarDown", "DriftSidecarAbsent", "DriftCloudEventsUnpaired"}
 # Not a sidecar metric: Prometheus' own per-target series.
@@ -343,8 +335,6 @@ def test_readme_alert_table_matches_the_rules() -> None:
     table = _section(README.read_text(encoding="utf-8"), "Alerting rules")
     rows = {name: (severity, for_) for name, severity, for_ in ALERT_ROW.findall(table)}
     expected = {r.name: (r.severity.value, pr.duration(r.for_) if r.for_ else "0") for r in RULES}
-    for name in README_PENDING_ALERTS - set(rows):
-        del expected[name]
     assert rows == expected
     assert "drift-sidecar rules export DIR" in table
     assert "(docs/runbook.md)" in table

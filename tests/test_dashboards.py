@@ -34,25 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "dashboards"
 README = ROOT / "README.md"
 
-# Panels (and Grafana rows) of issue #7 whose description in the README's panel tables comes
-# with the README change of that issue; the README test accepts them missing. Drop an entry once
-# the README has it.
-README_PENDING_PANELS = {
-    "Model performance",
-    "Degraded performance",
-    "Model versions",
-    "Time windows without verdict",
-    "Performance degraded",
-    "Labelled samples",
-    "Model version",
-    "Insufficient data",
-    "CloudEvents pending",
-    "Performance: $perf_metric",
-    "Label join outcomes",
-    "Waiting for a match",
-    "CloudEvents by outcome",
-}
-
 DASHBOARD_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -490,8 +471,6 @@ def test_readme_describes_every_panel() -> None:
     section = text.split("## Dashboards", 1)[1].split("\n## ", 1)[0]
     for _, data in all_dashboards():
         for panel in data["panels"]:
-            if panel["title"] in README_PENDING_PANELS:
-                continue
             assert f"**{panel['title']}**" in section, panel["title"]
     for command in ("drift-sidecar dashboards export", "drift-sidecar dashboards provision"):
         assert command in section
