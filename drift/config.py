@@ -242,7 +242,7 @@ class DriftConfig(_Strict):
 # alerting ------------------------------------------------------------------------------------
 
 Severity = Literal["info", "warning", "critical"]
-AlertKind = Literal["dataset", "prediction"]
+AlertKind = Literal["dataset", "prediction", "performance"]
 _PLACEHOLDER = re.compile(r"^(changeme|change-me|xxx+|todo|placeholder|<.*>|\.\.\.)$", re.I)
 
 
@@ -253,7 +253,7 @@ def _no_placeholder(value: str | None, what: str) -> str | None:
 
 
 def _all_kinds() -> list[AlertKind]:
-    return ["dataset", "prediction"]
+    return ["dataset", "prediction", "performance"]
 
 
 class SlackConfig(_Strict):

@@ -228,6 +228,12 @@ class AlertDelivery:
         for notification in self.engine.observe(report, self._clock(), start, version):
             self.dispatch(notification)
 
+    def observe_performance(self, model: str, degraded: bool, detail: str) -> None:
+        """Called by the service's ticker after a performance evaluation of a model with a
+        ``performance.alert`` condition."""
+        for notification in self.engine.observe_performance(model, degraded, detail, self._clock()):
+            self.dispatch(notification)
+
     def receive_alertmanager(self, payload: alertmanager.AlertmanagerPayload) -> int:
         """Queue the payload's alerts (new or changed status only); how many were queued."""
         now = self._clock()

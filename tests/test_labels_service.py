@@ -16,9 +16,13 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn import metrics as skm
 
+from drift.alerting import event, slack_blocks
+from drift.alerting.testing import RecordingSink
 from drift.config import settings_from_mapping
 from drift.service.app import create_app
 from drift.service.service import DriftService
+from tests.conftest import wait_until
+from tests.test_alerting_event import assert_valid
 
 MODEL = "churn"
 
@@ -227,3 +231,69 @@ def test_labels_route_and_performance_route(labelled: tuple[DriftService, pd.Dat
         assert perf["labels"]["matched"] == 60
         assert perf["labels"]["pending_labels"] == 1
         assert perf["labels"]["invalid"] == 1
+
+
+def test_a_performance_drop_fires_a_native_alert_and_resolves(tmp_path: Path) -> None:
+    """The ``performance.alert`` condition drives the native state machine like drift does:
+    ``fire_after`` degraded performance evaluations fire, ``resolve_after`` good ones resolve;
+    the notification renders for Slack and as a schema-valid Kafka event."""
+    frame = classification_reference()
+    path = tmp_path / "ref.csv"
+    frame.to_csv(path, index=False)
+    settings = settings_from_mapping(
+        {
+            "alerts": {"fire_after": 2, "resolve_after": 1, "kinds": ["performance"]},
+            "models": {
+                MODEL: {
+                    "reference": {"path": str(path)},
+                    "columns": {
+                        "numerical": ["age"],
+                        "categorical": ["city"],
+                        "prediction": "pred",
+                        "prediction_type": "categorical",
+                        "target": "truth",
+                    },
+                    "performance": {
+                        "min_samples": 20,
+                        "window": 40,
+                        "alert": {"metric": "accuracy", "max_drop": 0.1},
+                    },
+                }
+            },
+        }
+    )
+    sink = RecordingSink()
+    service = DriftService(settings, alert_sinks={"memory": sink})
+    service.start(load_in_background=False)
+    try:
+
+        def round_of(start: int, correct: bool) -> None:
+            batch = [
+                {"id": f"r{start + i}", "features": {"age": 40.0, "city": "paris"}, "prediction": 1}
+                for i in range(40)
+            ]
+            service.ingest(MODEL, {"samples": batch})
+            label = 1 if correct else 0
+            labels = [{"id": f"r{start + i}", "label": label} for i in range(40)]
+            service.ingest_labels(MODEL, {"labels": labels})
+            service.evaluate_performance()
+
+        round_of(0, correct=False)  # accuracy 0: degraded once, not yet firing
+        assert sink.delivered == []
+        round_of(100, correct=False)
+        wait_until(lambda: len(sink.delivered) == 1, what="the firing notification")
+        firing = sink.delivered[0]
+        assert (firing.kind, firing.status.value, firing.model) == ("performance", "firing", MODEL)
+        assert "accuracy 0 over 40 labelled predictions" in firing.summary
+        assert "allowed drop 0.1" in firing.summary
+        round_of(200, correct=True)  # accuracy 1: resolved
+        wait_until(lambda: len(sink.delivered) == 2, what="the resolved notification")
+    finally:
+        service.stop()
+    resolved = sink.delivered[1]
+    assert resolved.status.value == "resolved"
+    assert resolved.alert_id == firing.alert_id
+    for notification in sink.delivered:
+        assert_valid(event.event(notification))
+        assert slack_blocks.text(notification)
+        assert slack_blocks.blocks(notification)

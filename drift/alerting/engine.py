@@ -22,7 +22,7 @@ from drift.reference import ReferenceProfile
 from drift.report import ColumnDrift, ColumnStatus, DriftReport
 from drift.stattests import METHODS
 
-KINDS = ("dataset", "prediction")
+KINDS = ("dataset", "prediction", "performance")
 
 
 def _strength(col: ColumnDrift) -> float:
@@ -123,7 +123,7 @@ class AlertEngine:
             return []
         out: list[Notification] = []
         for kind in policy.kinds:
-            if kind == "prediction" and report.prediction is None:
+            if kind == "performance" or (kind == "prediction" and report.prediction is None):
                 continue
             drifted = (
                 report.dataset_drift
@@ -140,6 +140,41 @@ class AlertEngine:
                 )
             )
         return out
+
+    def observe_performance(
+        self, model: str, degraded: bool, detail: str, now: float
+    ) -> list[Notification]:
+        """Feeds one performance evaluation (the model's ``performance.alert`` condition) to
+        its tracker; ``detail`` says which metric, its value and the reference's."""
+        policy = self.policies.get(model)
+        if policy is None or not policy.native or "performance" not in policy.kinds:
+            return []
+        tracker = self._trackers[(model, "performance")]
+        transition = tracker.observe(degraded, now)
+        if transition is None:
+            return []
+        started = tracker.started_at if tracker.started_at is not None else now
+        status = Status.RESOLVED if transition is Transition.RESOLVED else Status.FIRING
+        alert_id = hashlib.sha256(f"{model}\0performance\0{started!r}".encode()).hexdigest()
+        what = f"Performance drop on model {model}"
+        summary = f"{what}: {detail}" if status is Status.FIRING else f"Resolved: {what} ({detail})"
+        return [
+            Notification(
+                event_id=self._new_id(),
+                alert_id=alert_id[:32],
+                status=status,
+                source=Source.SIDECAR,
+                kind="performance",
+                model=model,
+                severity=policy.severity,
+                summary=summary,
+                started_at=started,
+                timestamp=now,
+                description=detail,
+                grafana_url=policy.link(policy.grafana_url),
+                repeat=transition is Transition.REPEATED,
+            )
+        ]
 
     def _notification(
         self,

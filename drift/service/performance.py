@@ -61,8 +61,10 @@ class ModelPerformance:
         predictions = batch.columns[prediction_column]
         scores: list[Any] | None = list(batch.scores) if batch.scores else None
         with self._lock:
+            before = self._join.counters.matched
             self._join.add_predictions(batch.ids, predictions, scores, now)
-            self._dirty = True
+            # new pairs only when labels were waiting for these predictions
+            self._dirty = self._dirty or self._join.counters.matched > before
 
     def add_labels(
         self, labels: list[tuple[str, object]], invalid: int, now: float
@@ -75,12 +77,13 @@ class ModelPerformance:
 
     def evaluate(self, now: float | None = None) -> Performance | None:
         """Expire old entries and, when new pairs joined, recompute the metrics (the service's
-        ticker calls this off the request path)."""
+        ticker calls this off the request path); the new result, None when nothing was
+        computed (no new pairs, or fewer than ``min_samples``)."""
         now = time.monotonic() if now is None else now
         with self._lock:
             self._join.expire(now)
             if not self._dirty:
-                return self._current
+                return None
             self._dirty = False
             joined = self._join.joined(self.config.positive_label)
             reference = self._reference
@@ -119,6 +122,25 @@ class ModelPerformance:
                 pending_labels=self._join.pending_labels,
                 evaluated_at=self._evaluated_at,
             )
+
+    def alert_detail(self) -> tuple[bool, str] | None:
+        """The ``performance.alert`` condition now and a one-line account of it, for the
+        native alert; None without a condition or before its metric is available."""
+        view = self.view()
+        alert = self.config.alert
+        if alert is None or view.degraded is None or view.current is None:
+            return None
+        value = view.current.metrics[alert.metric]
+        parts = [f"{alert.metric} {value:.4g} over {view.current.samples} labelled predictions"]
+        if alert.max_drop is not None and view.reference is not None:
+            base = view.reference.metrics.get(alert.metric)
+            if base is not None:
+                parts.append(f"reference {base:.4g}, allowed drop {alert.max_drop:g}")
+        if alert.min_value is not None:
+            parts.append(f"minimum {alert.min_value:g}")
+        if alert.max_value is not None:
+            parts.append(f"maximum {alert.max_value:g}")
+        return view.degraded, "; ".join(parts)
 
     def _degraded(self, current: Performance | None, reference: Performance | None) -> bool | None:
         alert = self.config.alert

@@ -183,7 +183,11 @@ class DriftService:
         """Expire label-join entries and recompute performance where new labels joined."""
         for name, perf in self.performance.items():
             try:
-                perf.evaluate(now)
+                if perf.evaluate(now) is None:
+                    continue
+                condition = perf.alert_detail()
+                if condition is not None:
+                    self.alerts.observe_performance(name, *condition)
             except Exception:  # never kill the ticker
                 self.metrics.evaluation_errors.labels(name).inc()
                 log.exception("model %s: performance evaluation failed", name)
