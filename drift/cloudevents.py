@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from drift.errors import DriftError, InvalidRequest
@@ -76,9 +77,9 @@ def classify(ce_type: str | None) -> tuple[Source, Kind]:
     return Source.UNKNOWN, Kind.OTHER
 
 
-@dataclass(frozen=True, slots=True)
-class CloudEvent:
-    """The attributes the sidecar uses, and the decoded JSON data."""
+class CloudEvent(NamedTuple):
+    """The attributes the sidecar uses, and the decoded JSON data (a tuple: two are made per
+    prediction, so construction cost matters)."""
 
     id: str
     type: str
@@ -104,6 +105,10 @@ def _bad(field: str, detail: str) -> InvalidRequest:
 
 def _loads(raw: bytes | str, field: str, content_type: str | None) -> Any:
     try:
+        if isinstance(raw, bytes):
+            # UTF-8 as good as always (json.loads(bytes) sniffs first); UTF-16/32: it detects
+            with contextlib.suppress(UnicodeDecodeError):
+                raw = raw.decode()
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         kind = f" (content-type {content_type})" if content_type else ""
@@ -151,6 +156,22 @@ def _event(attrs: Mapping[str, Any], data: Any, prefix: str) -> CloudEvent:
     )
 
 
+def binary_attributes(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[dict[str, str], str | None]:
+    """One pass over raw (ASGI: lower-case) headers: the ``ce-*`` attributes without the
+    prefix, percent-decoded, and the Content-Type."""
+    attrs: dict[str, str] = {}
+    content_type = None
+    for name, value in headers:
+        if name[:3] == b"ce-":
+            text = value.decode("latin-1")
+            attrs[name[3:].decode("latin-1")] = unquote(text) if "%" in text else text
+        elif name == b"content-type":
+            content_type = value.decode("latin-1")
+    return attrs, content_type
+
+
 def parse_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     """Binary mode: attributes in ``ce-*`` headers (lower-case names, as ASGI gives them),
     ``Content-Type`` and the body are the data. Header values are percent-decoded."""
@@ -159,6 +180,11 @@ def parse_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:
         for name, value in headers.items()
         if name.startswith("ce-")
     }
+    return parse_attributes(attrs, headers.get("content-type"), body)
+
+
+def parse_attributes(attrs: dict[str, str], content_type: str | None, body: bytes) -> CloudEvent:
+    """Binary mode from ``binary_attributes``: ``attrs`` without the ``ce-`` prefix."""
     if "specversion" not in attrs:
         raise _bad(
             "ce-specversion",
@@ -169,7 +195,7 @@ def parse_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     _, kind = classify(attrs["type"])
     data = None
     if kind is not Kind.OTHER:  # only the events the sidecar uses are decoded
-        data = _loads(body, "(body)", headers.get("content-type"))
+        data = _loads(body, "(body)", content_type)
     return _event(attrs, data, "ce-")
 
 

@@ -123,13 +123,23 @@ def api(iris_service: DriftService) -> Iterator[TestClient]:
         yield test_client
 
 
-def post(client: TestClient, fixture: str, path: str = "/", **override: str) -> list[Any]:
-    """Post every event of a fixture; returns the responses."""
+def post(
+    client: TestClient, fixture: str, path: str = "/", settle: bool = True, **override: str
+) -> list[Any]:
+    """Post every event of a fixture; returns the responses. ``settle``: then ingest the queued
+    samples at once instead of waiting for the route's flush timer."""
     replies = []
     for headers, body in load_fixture(fixture):
         headers = {k: v for k, v in headers.items() if k not in ("host", "content-length")}
         replies.append(client.post(path, content=body, headers=headers | override))
+    if settle:
+        flush(client)
     return replies
+
+
+def flush(client: TestClient) -> None:
+    ingest: CloudEventsIngest = client.app.state.cloudevents  # type: ignore[attr-defined]
+    ingest.flush()
 
 
 def events(svc: DriftService, source: str, outcome: str) -> float:
@@ -156,11 +166,13 @@ def window(svc: DriftService, name: str) -> pd.DataFrame:
 def test_kserve_v1_pair_becomes_two_samples_and_an_evaluation(
     api: TestClient, iris_service: DriftService
 ) -> None:
-    request, response = post(api, "kserve_v1_two_instances.json")
+    request, response = post(api, "kserve_v1_two_instances.json", settle=False)
     assert request.status_code == 200
     assert request.json() == {"outcome": "waiting", "model": "iris"}
     assert response.status_code == 200
-    assert response.json() == {"outcome": "paired", "model": "iris", "accepted": 2, "rejected": 0}
+    assert response.json() == {"outcome": "paired", "model": "iris", "samples": 2}
+    # the samples are ingested in batches, at the latest FLUSH_SECONDS after the pair
+    wait_until(lambda: iris_service.monitors["iris"].window_samples == 2, what="the flush")
     frame = window(iris_service, "iris")
     assert frame["sepal_length"].tolist() == [6.8, 6.0]
     assert frame["petal_width"].tolist() == [1.4, 1.6]
@@ -254,12 +266,7 @@ def test_a_model_without_prediction_column_gets_only_features(
     api: TestClient, iris_service: DriftService
 ) -> None:
     replies = post(api, "kserve_v1_two_instances.json", **{"ce-inferenceservicename": "iris-np"})
-    assert replies[1].json() == {
-        "outcome": "paired",
-        "model": "iris-features-only",
-        "accepted": 2,
-        "rejected": 0,
-    }
+    assert replies[1].json() == {"outcome": "paired", "model": "iris-features-only", "samples": 2}
     assert window(iris_service, "iris-features-only").shape[0] == 2
 
 
@@ -357,8 +364,9 @@ def test_bad_sample_values_are_counted_as_sample_rejections(
     )
     reply = api.post("/", content=b_resp, headers=h_resp)
     assert reply.status_code == 200
-    assert reply.json()["accepted"] == 1
-    assert reply.json()["rejections"][0]["field"] == "features.sepal_width"
+    assert reply.json()["outcome"] == "paired"
+    flush(api)
+    assert iris_service.monitors["iris"].window_samples == 1
     rejected = iris_service.registry.get_sample_value(
         "drift_samples_rejected_total", {"model": "iris", "reason": "wrong_type"}
     )
@@ -456,3 +464,49 @@ def test_counters_start_at_zero_for_the_configured_senders(iris_service: DriftSe
         )
         == 0
     )
+
+
+def test_a_full_batch_is_ingested_at_once_and_a_pair_over_the_limit_is_413(
+    iris_csv: Path,
+) -> None:
+    settings = iris_settings(iris_csv)
+    server = settings.server.model_copy(update={"max_samples_per_request": 2})
+    svc = DriftService(settings.model_copy(update={"server": server}))
+    svc.start(load_in_background=False)
+    try:
+        ingest = CloudEventsIngest(svc)
+        (h_req, b_req), (h_resp, b_resp) = load_fixture("kserve_v1_two_instances.json")
+        ingest.handle(h_req, b_req)
+        assert ingest.handle(h_resp, b_resp).body["outcome"] == "paired"
+        assert ingest.queued == 0  # two samples: a full batch, ingested without a flush
+        assert svc.monitors["iris"].window_samples == 2
+        (h_req, b_req), (h_resp, b_resp) = load_fixture("kserve_v2_flat.json")  # 3 instances
+        ingest.handle(h_req, b_req)
+        reply = ingest.handle(h_resp, b_resp)
+        assert (reply.status, reply.body["outcome"]) == (413, "too_large")
+        assert ingest.flush() == 0
+    finally:
+        svc.stop()
+
+
+def test_two_apps_around_one_service_share_the_collector(iris_service: DriftService) -> None:
+    first, second = create_app(iris_service), create_app(iris_service)
+    assert first.state.cloudevents is second.state.cloudevents
+
+
+def test_a_streamed_body_is_read_in_pieces_and_still_limited(
+    api: TestClient, iris_service: DriftService
+) -> None:
+    (headers, body), _ = load_fixture("kserve_v1_two_instances.json")
+    headers = {k: v for k, v in headers.items() if k != "content-length"}
+
+    def pieces(data: bytes, size: int) -> Iterator[bytes]:
+        for start in range(0, len(data), size):
+            yield data[start : start + size]
+
+    reply = api.post("/", content=pieces(body, 7), headers=headers)
+    assert reply.json()["outcome"] == "waiting"
+    big = b'{"instances": [' + b"[1.0, 2.0, 3.0, 4.0]," * 2000 + b"[1, 2, 3, 4]]}"
+    reply = api.post("/", content=pieces(big, 1000), headers=headers | {"ce-id": "big"})
+    assert reply.status_code == 413
+    assert reply.json()["error"] == "body_too_large"

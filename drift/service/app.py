@@ -16,7 +16,11 @@ from pydantic import ValidationError
 from drift.alerting.alertmanager import AlertmanagerPayload
 from drift.config import Settings
 from drift.errors import DriftError, InvalidRequest, NotReady, UnknownModel
-from drift.service.cloudevents import CloudEventsIngest, CloudEventsRoute
+from drift.service.cloudevents import (
+    CloudEventsEndpoint,
+    CloudEventsIngest,
+    CloudEventsMiddleware,
+)
 from drift.service.monitor import ModelMonitor
 from drift.service.performance import performance_json
 from drift.service.service import DriftService
@@ -89,15 +93,15 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
     app = FastAPI(title="drift-sidecar", lifespan=lifespan)
     app.state.service = service
     app.state.report_pages = ReportPages()
-    app.state.cloudevents = cloudevents = CloudEventsIngest(service)
+    app.state.cloudevents = cloudevents = CloudEventsIngest.of(service)
 
     async def read_event_body(request: Request) -> bytes:
         return await read_body(request, service.settings.server.max_body_bytes)
 
     # POST / and POST /v1/cloudevents: payload logger events (KServe, Seldon), one POST per
-    # request or response; first in the route list and bare ASGI, as they take most traffic
-    app.router.routes.insert(
-        0, CloudEventsRoute(("/", "/v1/cloudevents"), cloudevents, read_event_body)
+    # request or response; served ahead of the routing (bare ASGI), as they take most traffic
+    app.add_middleware(
+        CloudEventsMiddleware, endpoint=CloudEventsEndpoint(cloudevents, read_event_body)
     )
 
     @app.exception_handler(DriftError)
