@@ -4,6 +4,9 @@ The collector alone (``CloudEventsIngest``, with a fake clock) for expiry and ev
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
 from drift.config import Settings, settings_from_mapping
 from drift.service.app import create_app
 from drift.service.cloudevents import CloudEventsIngest
 from drift.service.service import DriftService
+from tests.components import missing_component
 from tests.conftest import wait_until
 from tests.test_cloudevents import IRIS, load_fixture
 
@@ -510,3 +515,63 @@ def test_a_streamed_body_is_read_in_pieces_and_still_limited(
     reply = api.post("/", content=pieces(big, 1000), headers=headers | {"ce-id": "big"})
     assert reply.status_code == 413
     assert reply.json()["error"] == "body_too_large"
+
+
+# the example manifests --------------------------------------------------------------------
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+
+
+def manifest(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The sidecar config (from the ConfigMap) and the model server resource of a manifest."""
+    documents = list(yaml.safe_load_all((DEPLOY / name).read_text(encoding="utf-8")))
+    [config_map] = [d for d in documents if d["kind"] == "ConfigMap"]
+    [server] = [d for d in documents if d["kind"] != "ConfigMap"]
+    return yaml.safe_load(config_map["data"]["config.yaml"]), server
+
+
+@pytest.mark.parametrize(
+    ("name", "fixtures", "model", "samples"),
+    [
+        ("kserve-inferenceservice.yaml", ["kserve_v1_two_instances.json"], "iris", 2),
+        ("seldon-deployment.yaml", ["seldon_ndarray.json", "seldon_feedback.json"], "iris", 2),
+    ],
+)
+def test_the_example_manifests_monitor_what_their_logger_sends(
+    iris_csv: Path, name: str, fixtures: list[str], model: str, samples: int
+) -> None:
+    config, server = manifest(name)
+    for cfg in config["models"].values():
+        cfg["reference"]["path"] = str(iris_csv)  # the mounted reference, here
+    svc = DriftService(settings_from_mapping(config))
+    svc.start(load_in_background=False)
+    try:
+        with TestClient(create_app(svc, manage_lifecycle=False)) as client:
+            for fixture in fixtures:
+                replies = post(client, fixture)
+                assert all(r.status_code == 200 for r in replies), [r.json() for r in replies]
+            assert svc.monitors[model].window_samples == samples
+    finally:
+        svc.stop()
+    spec = server["spec"]
+    logger = (
+        spec["predictor"]["logger"]
+        if server["kind"] == "InferenceService"
+        else spec["predictors"][0]["graph"]["logger"]
+    )
+    assert logger["mode"] == "all"
+    assert logger["url"] == f"http://localhost:{config['server']['port']}/v1/cloudevents"
+
+
+def test_the_example_manifests_pass_yamllint() -> None:
+    if importlib.util.find_spec("yamllint") is None:
+        missing_component("yamllint is not installed (pip install -e '.[dev]')")
+    files = [str(DEPLOY / "kserve-inferenceservice.yaml"), str(DEPLOY / "seldon-deployment.yaml")]
+    config = "{extends: default, rules: {line-length: {max: 100}}}"
+    result = subprocess.run(
+        [sys.executable, "-m", "yamllint", "-s", "-d", config, *files],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
