@@ -10,15 +10,17 @@ Status codes, chosen so that no sender retries an event it cannot do better with
 Seldon's loggers only log a non-2xx answer; a Knative broker or channel in between retries 404,
 409, 429 and 5xx):
 
-* 200: the event was used: it waits for its other half, completed a pair that became samples,
-  or (Seldon feedback) became labels. Sample rejections are counted, not refused.
+* 200: the event was used: it waits for its other half, completed a pair whose samples are
+  queued (ingested in batches, within ``FLUSH_SECONDS``), or (Seldon feedback) became labels.
+  Sample rejections are counted (``drift_samples_rejected_total``), not answered.
 * 202: accepted and dropped, counted by outcome: no model takes these events (``unroutable``),
   an event type or Seldon graph node that is not monitored (``ignored``), a second copy of a
   waiting half (``duplicate``), a pair whose response reported a non-2xx ``ce-statuscode``
   (``error_response``), the model's reference is still loading (``not_ready``).
 * 400: not a usable CloudEvent (a required attribute missing, the body not JSON), naming the
-  header or field; 413: over ``server.max_body_bytes``; 422: the payload does not match the
-  model's ``kserve:``/``seldon:`` mapping, naming the field.
+  header or field; 413: over ``server.max_body_bytes`` (or a pair with more instances than
+  ``server.max_samples_per_request``); 422: the payload does not match the model's
+  ``kserve:``/``seldon:`` mapping, naming the field.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Counter
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.requests import Request
@@ -140,7 +142,7 @@ class _Half:
     failed: bool = False  # a response with a non-2xx status
 
 
-def routes(service: DriftService) -> dict[tuple[Source, str, str | None], _Route]:
+def _routes(service: DriftService) -> dict[tuple[Source, str, str | None], _Route]:
     """(source, service name, namespace or None for any) -> the model that takes the events."""
     table: dict[tuple[Source, str, str | None], _Route] = {}
     for name, cfg in service.settings.models.items():
@@ -165,7 +167,12 @@ class CloudEventsMetrics:
     ``drift_cloudevents_evicted_total{source, half}`` (the evicted part of those) and the
     ``drift_cloudevents_pending`` gauge (read at scrape time, after sweeping expired halves)."""
 
-    def __init__(self, registry: Any, table: PendingTable[Any, _Half], sources: Sequence[Source]):
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        table: PendingTable[Any, _Half],
+        sources: Sequence[Source],
+    ) -> None:
         # registered first: the sweep at scrape time runs before the counters are collected
         registry.register(_PendingCollector(table))
         self.events = Counter(
@@ -232,7 +239,7 @@ class CloudEventsIngest:
     def __init__(self, service: DriftService, clock: Callable[[], float] = time.monotonic) -> None:
         self.service = service
         cfg = service.settings.cloudevents
-        self._routes = routes(service)
+        self._routes = _routes(service)
         self._table: PendingTable[tuple[str, ...], _Half] = PendingTable(
             cfg.pending_seconds, cfg.max_pending, self._dropped, clock
         )
