@@ -51,6 +51,7 @@ def test_json_output_has_the_drift_endpoint_shape(
     body = json.loads(capsys.readouterr().out)
     assert set(body) == {
         "model",
+        "status",
         "evaluated_at",
         "evaluation_seconds",
         "window",
@@ -59,6 +60,7 @@ def test_json_output_has_the_drift_endpoint_shape(
         "columns",
         "prediction",
     }
+    assert body["status"] == "ok"
     assert body["window"]["samples"] == 500
     assert body["reference"]["rows"] == 1500
     assert body["columns"]["age"]["method"] == "wasserstein"
