@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,6 +33,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
+from drift import jsonbody
 from drift.errors import DriftError, InvalidRequest
 
 STRUCTURED = "application/cloudevents+json"
@@ -105,11 +105,8 @@ def _bad(field: str, detail: str) -> InvalidRequest:
 
 def _loads(raw: bytes | str, field: str, content_type: str | None) -> Any:
     try:
-        if isinstance(raw, bytes):
-            # UTF-8 as good as always (json.loads(bytes) sniffs first); UTF-16/32: it detects
-            with contextlib.suppress(UnicodeDecodeError):
-                raw = raw.decode()
-        return json.loads(raw)
+        # UTF-8 as good as always; UTF-16/32 bodies fall back to json.loads, which detects them
+        return jsonbody.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         kind = f" (content-type {content_type})" if content_type else ""
         raise InvalidRequest(

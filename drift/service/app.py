@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
+from drift import jsonbody
 from drift.alerting.alertmanager import AlertmanagerPayload
 from drift.config import Settings
 from drift.errors import DriftError, InvalidRequest, NotReady, UnknownModel
@@ -126,7 +127,7 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
         try:
             body = await read_body(request, svc.settings.server.max_body_bytes)
             try:
-                payload = json.loads(body)
+                payload = jsonbody.loads(body)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise InvalidRequest(
                     400, "invalid_json", "(body)", f"not valid JSON: {exc}"
@@ -151,7 +152,7 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
         svc.monitor(model)
         body = await read_body(request, svc.settings.server.max_body_bytes)
         try:
-            payload = json.loads(body)
+            payload = jsonbody.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidRequest(400, "invalid_json", "(body)", f"not valid JSON: {exc}") from None
         result = svc.ingest_labels(model, payload)

@@ -42,6 +42,7 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from drift import jsonbody
 from drift.cloudevents import (
     BATCH,
     STRUCTURED,
@@ -497,7 +498,7 @@ _BY_SERVICE: weakref.WeakKeyDictionary[DriftService, CloudEventsIngest] = (
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return jsonbody.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequest(400, "invalid_json", "(body)", f"not valid JSON: {exc}") from None
 
