@@ -188,6 +188,13 @@ class WindowConfig(_Strict):
     evaluate_every_seconds: float = Field(
         60.0, gt=0, description="time windows: also re-evaluate this often without new samples"
     )
+    min_seconds_between_evaluations: float = Field(
+        1.0,
+        ge=0,
+        description="at most one evaluation per this many seconds (0: after every step); a "
+        "step reached sooner is evaluated when the time is up, so heavy traffic cannot spend "
+        "the sidecar's CPU on evaluations instead of ingestion",
+    )
 
     @model_validator(mode="after")
     def _step_le_size(self) -> WindowConfig:

@@ -23,7 +23,9 @@ from itertools import chain
 from operator import itemgetter, methodcaller
 from typing import Any, TypeAlias
 
-from drift.columns import ColumnType, canonical_category
+import numpy as np
+
+from drift.columns import ColumnType, FloatArray, canonical_category
 from drift.errors import InvalidRequest
 
 
@@ -73,6 +75,9 @@ class SampleSchema:
         return self.prediction_type
 
 
+Column: TypeAlias = Sequence[Any] | FloatArray
+"""One column of a batch: a float64 array (numerical features) or a list."""
+
 Scores: TypeAlias = float | dict[str, float]
 """A sample's model confidence: the positive class's probability (binary), or class label ->
 probability; every number in [0, 1]."""
@@ -80,13 +85,14 @@ probability; every number in [0, 1]."""
 
 @dataclass
 class Batch:
-    """Accepted samples, column by column: floats for numerical, canonical strings otherwise.
+    """Accepted samples, column by column: a float64 array (NaN for missing) for each numerical
+    feature, floats for a numerical prediction, canonical strings (None for missing) otherwise.
 
     ``ids``, ``timestamps`` and ``scores`` hold one entry per sample (None when the sample had
     none); a batch built without ``scores`` gets None for every sample.
     """
 
-    columns: dict[str, list[Any]]
+    columns: dict[str, Column]
     ids: list[str | None] = field(default_factory=list)
     timestamps: list[float | None] = field(default_factory=list)
     scores: list[Scores | None] = field(default_factory=list)
@@ -239,7 +245,8 @@ def _parse_one(
 def per_sample_batch(samples: Sequence[Any], schema: SampleSchema) -> tuple[Batch, list[Rejection]]:
     """The reference implementation: each sample checked on its own, field by field; the first
     problem of a bad sample is its rejection."""
-    batch = Batch(columns={name: [] for name in schema.columns})
+    values: dict[str, list[Any]] = {name: [] for name in schema.columns}
+    batch = Batch(columns={})
     rejections: list[Rejection] = []
     for index, sample in enumerate(samples):
         try:
@@ -248,10 +255,13 @@ def per_sample_batch(samples: Sequence[Any], schema: SampleSchema) -> tuple[Batc
             rejections.append(Rejection(index, bad.field_name, bad.reason, bad.detail))
             continue
         for name, value in row.items():
-            batch.columns[name].append(value)
+            values[name].append(value)
         batch.ids.append(sample_id)
         batch.timestamps.append(ts)
         batch.scores.append(scores)
+    batch.columns.update(values)
+    for name in schema.numerical:
+        batch.columns[name] = np.array(values[name], dtype=np.float64)
     return batch, rejections
 
 
@@ -261,7 +271,6 @@ _COLUMNAR_FROM = 4  # samples; for fewer, per_sample_batch is as fast or faster
 _NONE = type(None)
 _FLOAT_ONLY = frozenset({float})
 _DICT_ONLY = frozenset({dict})
-_NONE_ONLY = frozenset({_NONE})
 _NUMBER_TYPES = frozenset({float, int, _NONE})
 _STR_TYPES = frozenset({str, _NONE})
 _CATEGORY_TYPES = frozenset({str, _NONE, bool, int, float})
@@ -314,7 +323,7 @@ def _category_column(values: Sequence[Any]) -> list[Any]:
 def _each(values: list[Any], check: Callable[[Any], Any]) -> list[Any]:
     """``check`` applied to each value (the optional fields: rarely there, so checked one by
     one)."""
-    if _types(values) <= _NONE_ONLY:
+    if values.count(None) == len(values):
         return values
     try:
         return [check(v) for v in values]
@@ -331,20 +340,38 @@ def columnar_batch(samples: Sequence[Any], schema: SampleSchema) -> Batch | None
         return None
 
 
+def _numerical_block(rows: list[dict[str, Any]], names: tuple[str, ...]) -> list[Any]:
+    """The numerical features of every row as float64 arrays, one per name: one pass to take
+    them out of the rows, one to check their types, one for numpy to convert them all."""
+    if len(names) == 1:
+        tuples: list[Any] = list(map(itemgetter(names[0]), rows))
+        kinds = _types(tuples)
+    else:
+        tuples = list(map(itemgetter(*names), rows))  # KeyError when one is missing
+        kinds = _types(chain.from_iterable(tuples))
+    if not kinds <= _NUMBER_TYPES:  # bool, str (which numpy would parse), ...
+        raise _Slow
+    try:
+        matrix = np.array(tuples, dtype=np.float64)  # None -> NaN, int -> nearest float
+    except OverflowError:  # a JSON integer beyond the float range
+        raise _Slow from None
+    if matrix.ndim == 1:
+        return [matrix]
+    return list(matrix.T.copy())  # contiguous columns
+
+
 def _columnar(samples: Sequence[Any], schema: SampleSchema) -> Batch:
     if not samples:
-        return Batch(columns={name: [] for name in schema.columns})
+        return per_sample_batch(samples, schema)[0]
     if not _types(samples) <= _DICT_ONLY:
         raise _Slow
     rows: list[dict[str, Any]] = list(map(_get_features, samples))
     if not _types(rows) <= _DICT_ONLY:
         raise _Slow
-    columns: dict[str, list[Any]] = {}
+    columns: dict[str, Column] = {}
     if schema.numerical:
-        raw = _columns(rows, schema.numerical)
-        kinds = _types(chain.from_iterable(raw))  # one check for all numerical columns
-        for name, values in zip(schema.numerical, raw, strict=True):
-            columns[name] = _number_column(values, kinds)
+        block = _numerical_block(rows, schema.numerical)
+        columns.update(zip(schema.numerical, block, strict=True))
     if schema.categorical:
         for name, values in zip(
             schema.categorical, _columns(rows, schema.categorical), strict=True
@@ -356,12 +383,14 @@ def _columnar(samples: Sequence[Any], schema: SampleSchema) -> Batch:
             columns[schema.prediction] = _number_column(predictions, _types(predictions))
         else:
             columns[schema.prediction] = _category_column(predictions)
+    n = len(samples)
     ids: list[Any] = list(map(_get_id, samples))
-    kinds = _types(ids)
-    if not kinds <= _STR_TYPES:
-        if not kinds <= _ID_TYPES:
-            raise _Slow
-        ids = [None if v is None else str(v) for v in ids]
+    if ids.count(None) != n:
+        kinds = _types(ids)
+        if not kinds <= _STR_TYPES:
+            if not kinds <= _ID_TYPES:
+                raise _Slow
+            ids = [None if v is None else str(v) for v in ids]
     timestamps = _each(list(map(_get_timestamp, samples)), _timestamp)
     scores = _each(list(map(_get_scores, samples)), _scores)
     return Batch(columns=columns, ids=ids, timestamps=timestamps, scores=scores)

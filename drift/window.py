@@ -130,7 +130,9 @@ class CountWindow:
     def column_types(self) -> Mapping[str, ColumnType]:
         return self._types
 
-    def append(self, columns: Mapping[str, Sequence[Any]], n: int, at: float = 0.0) -> None:
+    def append(
+        self, columns: Mapping[str, Sequence[Any] | FloatArray], n: int, at: float = 0.0
+    ) -> None:
         """Add ``n`` samples that arrived at time ``at`` (any monotonic clock; only time windows
         use it); only the last ``size`` of them are kept. Numerical values are floats (NaN or
         None for missing); categorical values anything ``canonical_category`` takes."""
@@ -141,15 +143,22 @@ class CountWindow:
                 raise ValueError(f"column {name!r} has {len(columns[name])} values, expected {n}")
         start = max(0, n - self.size)
         kept = n - start
-        idx = (self._next + np.arange(kept)) % self.size
+        # where the kept samples go: one run of the ring, or two when they wrap around it
+        first = min(kept, self.size - self._next)
+        spans = [(slice(self._next, self._next + first), slice(0, first))]
+        if first < kept:
+            spans.append((slice(0, kept - first), slice(first, kept)))
         for name, buf in self._buffers.items():
-            values = columns[name][start:]
             vocab = self._vocab.get(name)
             if vocab is None:
-                buf[idx] = np.asarray(values, dtype=np.float64)
+                values = np.asarray(columns[name], dtype=np.float64)[start:]
             else:
-                buf[idx] = np.fromiter((vocab.code(v) for v in values), np.int32, count=kept)
-        self._times[idx] = at
+                codes = (vocab.code(v) for v in columns[name][start:])
+                values = np.fromiter(codes, np.int32, count=kept)
+            for into, take in spans:
+                buf[into] = values[take]
+        for into, _ in spans:
+            self._times[into] = at
         self._next = (self._next + kept) % self.size
         self._count = min(self.size, self._count + n)
         self.total_seen += n

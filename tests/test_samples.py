@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -188,7 +189,12 @@ def test_values_are_converted_as_before() -> None:
 def test_an_empty_batch() -> None:
     batch, rejected = validate([])
     assert (len(batch), rejected) == (0, [])
-    assert batch.columns == {"age": [], "income": [], "city": [], "score": []}
+    assert {name: list(values) for name, values in batch.columns.items()} == {
+        "age": [],
+        "income": [],
+        "city": [],
+        "score": [],
+    }
 
 
 # --------------------------------------------------------------- fast path == reference path
@@ -202,8 +208,14 @@ def canonical(batch: Batch) -> dict[str, Any]:
             return {k: spell(v) for k, v in value.items()}
         return (type(value).__name__, repr(value))
 
+    def column(values: Any) -> list[Any]:
+        if isinstance(values, np.ndarray):  # numerical features: float64 arrays
+            assert (values.dtype, values.ndim) == (np.float64, 1)
+            return [("float", repr(v)) for v in values.tolist()]
+        return [spell(v) for v in values]
+
     return {
-        "columns": {name: [spell(v) for v in values] for name, values in batch.columns.items()},
+        "columns": {name: column(values) for name, values in batch.columns.items()},
         "ids": [spell(v) for v in batch.ids],
         "timestamps": [spell(v) for v in batch.timestamps],
         "scores": [spell(v) for v in batch.scores],

@@ -56,9 +56,9 @@ class ModelPerformance:
 
     def record(self, batch: Batch, prediction_column: str | None, now: float) -> None:
         """Keep the batch's predictions that carry an id, waiting for their label."""
-        if prediction_column is None or not any(i is not None for i in batch.ids):
+        if prediction_column is None or batch.ids.count(None) == len(batch.ids):
             return
-        predictions = batch.columns[prediction_column]
+        predictions = list(batch.columns[prediction_column])
         scores: list[Any] | None = list(batch.scores) if batch.scores else None
         with self._lock:
             before = self._join.counters.matched

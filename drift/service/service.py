@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from drift.labels import LabelOutcome
 from drift.reference import ReferenceProfile
 from drift.report import DriftReport
 from drift.samples import Rejection, validate_samples
+from drift.service.evaluator import Evaluator
 from drift.service.monitor import ModelMonitor, ReferenceState
 from drift.service.performance import ModelPerformance, PerformanceView
 from drift.service.references import (
@@ -59,41 +59,6 @@ class LabelResult:
         return self.outcome.matched + self.outcome.held + self.outcome.duplicate
 
 
-class Evaluator:
-    """One background thread that evaluates models whose window is due, off the request path."""
-
-    def __init__(self, run: Callable[[str], None]) -> None:
-        self._run = run
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._pending: set[str] = set()
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, name="drift-evaluator", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout)
-
-    def request(self, model: str) -> None:
-        """Ask for an evaluation; requests for a model already waiting are merged."""
-        with self._lock:
-            if model in self._pending:
-                return
-            self._pending.add(model)
-        self._queue.put(model)
-
-    def _loop(self) -> None:
-        while True:
-            model = self._queue.get()
-            if model is None:
-                return
-            with self._lock:
-                self._pending.discard(model)
-            self._run(model)
-
-
 class DriftService:
     def __init__(
         self,
@@ -110,7 +75,10 @@ class DriftService:
         self.alerts = AlertDelivery(settings, self.metrics, sinks)
         self.registry.register(DriftCollector(self.views))
         self.registry.register(PerformanceCollector(self.performance_views))
-        self.evaluator = Evaluator(self._evaluate)
+        self.evaluator = Evaluator(
+            self._evaluate,
+            lambda model: self.monitors[model].config.window.min_seconds_between_evaluations,
+        )
         clearml = settings.reporting.clearml
         self.reporter: ClearMLReporter | None = None
         if clearml is not None and clearml.enabled:
