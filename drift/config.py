@@ -423,6 +423,14 @@ class ServerConfig(_Strict):
     port: int = Field(8000, gt=0, lt=65536)
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger bodies get 413")
     max_samples_per_request: int = Field(100_000, gt=0)
+    evaluation_cpu_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="the evaluator thread's share of one core at most: after an evaluation "
+        "that took t seconds, the next one (of any model) starts t / share after it began; "
+        "evaluations postponed so are merged, never dropped",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

@@ -357,7 +357,7 @@ def _numerical_block(rows: list[dict[str, Any]], names: tuple[str, ...]) -> list
         raise _Slow from None
     if matrix.ndim == 1:
         return [matrix]
-    return list(matrix.T.copy())  # contiguous columns
+    return list(matrix.T)  # views: column j is matrix[:, j]
 
 
 def _columnar(samples: Sequence[Any], schema: SampleSchema) -> Batch:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from drift.service.evaluator import Evaluator
 
 
@@ -71,3 +73,33 @@ def test_stop_ends_the_thread_even_with_deferred_work() -> None:
     assert not evaluator.running
     evaluator.request("m")  # after stop: ignored, no error
     assert len(recorder.runs) == 1
+
+
+def test_the_thread_keeps_to_its_cpu_share() -> None:
+    recorder = Recorder()
+
+    def slow(model: str) -> None:
+        recorder(model)
+        time.sleep(0.1)  # an evaluation of 0.1 s
+
+    evaluator = Evaluator(slow, cpu_share=0.25)
+    evaluator.start()
+    try:
+        evaluator.request("a")
+        recorder.wait_for(1)
+        evaluator.request("b")  # any model: the budget is the thread's
+        evaluator.request("a")
+        recorder.wait_for(3)
+        starts = [at for _, at in recorder.runs]
+        # each 0.1 s evaluation is followed by 0.3 s without one: 25% of the time at most
+        assert starts[1] - starts[0] >= 0.4
+        assert starts[2] - starts[1] >= 0.4
+        assert evaluator.busy_seconds >= 0.2
+    finally:
+        evaluator.stop()
+
+
+@pytest.mark.parametrize("share", [0.0, -0.1, 1.5])
+def test_cpu_share_must_be_a_share(share: float) -> None:
+    with pytest.raises(ValueError, match="cpu_share"):
+        Evaluator(lambda _model: None, cpu_share=share)

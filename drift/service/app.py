@@ -28,7 +28,8 @@ from drift.service.service import DriftService
 from exporters.evidently_report import EvidentlyMissing, ReportPages, drift_report_html
 
 
-def get_service(request: Request) -> DriftService:
+# async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hand-off per request
+async def get_service(request: Request) -> DriftService:
     service: DriftService = request.app.state.service
     return service
 
@@ -36,7 +37,7 @@ def get_service(request: Request) -> DriftService:
 ServiceDep = Annotated[DriftService, Depends(get_service)]
 
 
-def get_report_pages(request: Request) -> ReportPages:
+async def get_report_pages(request: Request) -> ReportPages:
     pages: ReportPages = request.app.state.report_pages
     return pages
 

@@ -22,18 +22,25 @@ class Evaluator:
     """One background thread that evaluates models whose window is due.
 
     ``run(model)`` evaluates; ``min_interval(model)`` is the least time in seconds between the
-    starts of two evaluations of that model (0: none).
+    starts of two evaluations of that model (0: none); ``cpu_share`` (in (0, 1]) the share of
+    the time the thread may spend evaluating.
     """
 
     def __init__(
         self,
         run: Callable[[str], None],
         min_interval: Callable[[str], float] = lambda _model: 0.0,
+        cpu_share: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not 0 < cpu_share <= 1:
+            raise ValueError(f"cpu_share must be in (0, 1], got {cpu_share}")
         self._run = run
         self._min_interval = min_interval
+        self._cpu_share = cpu_share
         self._clock = clock
+        self._idle_until = 0.0  # the CPU budget: no evaluation starts before this time
+        self.busy_seconds = 0.0  # time spent evaluating, in all
         self._cond = threading.Condition()
         self._due: list[tuple[float, int, str]] = []  # heap of (when, order, model)
         self._waiting: set[str] = set()
@@ -79,7 +86,7 @@ class Evaluator:
                 if self._stopped:
                     return None
                 if self._due:
-                    wait = self._due[0][0] - self._clock()
+                    wait = max(self._due[0][0], self._idle_until) - self._clock()
                     if wait <= 0:
                         _, _, model = heapq.heappop(self._due)
                         self._waiting.discard(model)
@@ -91,4 +98,11 @@ class Evaluator:
 
     def _loop(self) -> None:
         while (model := self._next()) is not None:
-            self._run(model)
+            started = self._clock()
+            try:
+                self._run(model)
+            finally:
+                took = self._clock() - started
+                with self._cond:
+                    self.busy_seconds += took
+                    self._idle_until = started + took / self._cpu_share

@@ -78,6 +78,7 @@ class DriftService:
         self.evaluator = Evaluator(
             self._evaluate,
             lambda model: self.monitors[model].config.window.min_seconds_between_evaluations,
+            settings.server.evaluation_cpu_share,
         )
         clearml = settings.reporting.clearml
         self.reporter: ClearMLReporter | None = None
