@@ -74,12 +74,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _run_server(settings: Settings, host: str, port: int) -> int:
-    import uvicorn
-
+    from drift.service import fastpath
     from drift.service.app import app_from_settings
 
     app = app_from_settings(settings)
-    uvicorn.run(app, host=host, port=port, log_level=settings.server.log_level, access_log=False)
+    fastpath.run(app, host, port, log_level=settings.server.log_level, access_log=False)
     return 0
 
 

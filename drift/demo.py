@@ -159,9 +159,8 @@ def traffic(
 def run_demo(
     host: str, port: int, drift_after: float, rate: float, workdir: Path | None = None
 ) -> int:
-    import uvicorn
-
     from drift.config import load_settings
+    from drift.service import fastpath
     from drift.service.app import app_from_settings
 
     workdir = workdir or Path(tempfile.mkdtemp(prefix="drift-demo-"))
@@ -178,7 +177,7 @@ def run_demo(
     )
     sender.start()
     try:
-        uvicorn.run(app_from_settings(settings), host=host, port=port, log_level="warning")
+        fastpath.run(app_from_settings(settings), host, port, log_level="warning")
     finally:
         stop.set()
     return 0

@@ -31,7 +31,7 @@ import json
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -551,17 +551,33 @@ class CloudEventsEndpoint:
             reply = Reply(405, {"error": "method_not_allowed", "detail": "POST CloudEvents here"})
             await _send(send, reply, [(b"allow", b"POST")])
             return
-        attrs, content_type = binary_attributes(scope["headers"])
         try:
-            body = await self._body(scope, receive)
+            body: bytes | InvalidRequest = await self._body(scope, receive)
         except InvalidRequest as exc:
-            reply = self.ingest.invalid(attrs.get("type"), exc)
+            body = exc
+        await _send(send, self.answer(scope["headers"], body))
+
+    def answer(self, headers: Iterable[tuple[bytes, bytes]], body: bytes | InvalidRequest) -> Reply:
+        """The reply to one POST: raw lower-case headers, the body or why it was refused (413).
+        Synchronous, on the event loop: the ASGI route above and ``drift.service.fastpath``
+        (the same routes inside uvicorn's HTTP protocol) both answer through it."""
+        attrs, content_type = binary_attributes(headers)
+        if isinstance(body, InvalidRequest):
+            reply = self.ingest.invalid(attrs.get("type"), body)
         else:
             reply = self.ingest.handle_parts(attrs, content_type, body)
         if self._flush_timer is None and self.ingest.queued:
             loop = asyncio.get_running_loop()
             self._flush_timer = loop.call_later(FLUSH_SECONDS, self._flush)
-        await _send(send, reply)
+        return reply
+
+    def too_large(self, declared: int | None = None) -> InvalidRequest:
+        """What ``read_body`` says of a body over the limit."""
+        if declared is not None:
+            detail = f"{declared} bytes exceed the limit {self.limit}"
+        else:
+            detail = f"body exceeds the limit {self.limit} bytes"
+        return InvalidRequest(413, "body_too_large", "(body)", detail)
 
     def _flush(self) -> None:
         self._flush_timer = None
