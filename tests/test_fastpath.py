@@ -326,16 +326,16 @@ def test_an_unexpected_error_is_a_logged_500_and_the_server_keeps_serving(
     running: Running, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     endpoint: CloudEventsEndpoint = running.app.state.cloudevents_endpoint
-    answer = endpoint.answer
+    answer = endpoint.answer_parts
     calls = {"n": 0}
 
-    def failing_once(headers: Any, body: Any) -> Any:
+    def failing_once(attrs: Any, content_type: Any, body: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("boom")
-        return answer(headers, body)
+        return answer(attrs, content_type, body)
 
-    monkeypatch.setattr(endpoint, "answer", failing_once)
+    monkeypatch.setattr(endpoint, "answer_parts", failing_once)
     (h1, b1), _ = kserve_pair()
     conn = running.connect()
     try:
@@ -351,3 +351,19 @@ def test_an_unexpected_error_is_a_logged_500_and_the_server_keeps_serving(
         assert (status, json.loads(body)["outcome"]) == (200, "waiting")
     finally:
         conn.close()
+
+
+def test_attributes_are_read_as_binary_attributes_reads_them(running: Running) -> None:
+    """Header names in any case, values percent-decoded, trailing whitespace dropped."""
+    (h1, b1), (h2, b2) = kserve_pair()
+    odd = {k: v for k, v in h1.items() if k not in ("ce-inferenceservicename", "ce-type")}
+    odd |= {"CE-InferenceServiceName": "sklearn%2Diris", "Ce-Type": h1["ce-type"] + "  "}
+    conn = running.connect()
+    try:
+        conn.send(request(odd, b1) + request(h2, b2))
+        (s1, _, r1), (s2, _, r2) = conn.response(), conn.response()
+    finally:
+        conn.close()
+    assert (s1, json.loads(r1)) == (200, {"outcome": "waiting", "model": "iris"})
+    assert (s2, json.loads(r2)["outcome"]) == (200, "paired")
+    assert running.fast == 2

@@ -562,6 +562,12 @@ class CloudEventsEndpoint:
         Synchronous, on the event loop: the ASGI route above and ``drift.service.fastpath``
         (the same routes inside uvicorn's HTTP protocol) both answer through it."""
         attrs, content_type = binary_attributes(headers)
+        return self.answer_parts(attrs, content_type, body)
+
+    def answer_parts(
+        self, attrs: dict[str, str], content_type: str | None, body: bytes | InvalidRequest
+    ) -> Reply:
+        """``answer`` with the headers already read as ``binary_attributes`` reads them."""
         if isinstance(body, InvalidRequest):
             reply = self.ingest.invalid(attrs.get("type"), body)
         else:

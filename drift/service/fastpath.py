@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any, ClassVar
+from urllib.parse import unquote
 
 import httptools  # a dependency of drift-sidecar (uvicorn[standard] brings it too)
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -40,6 +41,7 @@ log = logging.getLogger("drift.service")
 
 _REQUIRED = (
     "on_message_begin",
+    "on_header",
     "on_headers_complete",
     "on_body",
     "on_message_complete",
@@ -73,11 +75,31 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol; ``endpoint``'s POSTs answered in the callbacks."""
 
     endpoint: ClassVar[CloudEventsEndpoint]
+    _raw_paths: ClassVar[frozenset[bytes]]
     _pending: _Pending | None = None
 
     def on_message_begin(self) -> None:
         self._pending = None
+        self._attrs: dict[str, str] = {}
+        self._content_type: str | None = None
+        self._length: bytes | None = None
         super().on_message_begin()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # uvicorn's on_header, reading the CloudEvents attributes on the way as
+        # drift.cloudevents.binary_attributes does (saves a second pass over the headers)
+        name = name.lower()
+        value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace (RFC 9110 5.5)
+        if name[:3] == b"ce-":
+            text = value.decode("latin-1")
+            self._attrs[name[3:].decode("latin-1")] = unquote(text) if "%" in text else text
+        elif name == b"content-type":
+            self._content_type = value.decode("latin-1")
+        elif name == b"content-length":
+            self._length = value
+        elif name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self._take():
@@ -95,15 +117,15 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
         limit = self.limit_concurrency
         if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
             return False  # uvicorn answers 503
-        path = httptools.parse_url(self.url).path
-        if b"%" in path or path.decode("ascii", "replace") not in self.endpoint.paths:
-            return False
+        url = self.url
+        if url not in self._raw_paths:  # the usual request line has neither query nor %
+            path = httptools.parse_url(url).path
+            if b"%" in path or path.decode("ascii", "replace") not in self.endpoint.paths:
+                return False
         refused = None
-        for name, value in self.headers:
-            if name == b"content-length" and value.isdigit():
-                if int(value) > self.endpoint.limit:
-                    refused = self.endpoint.too_large(int(value))
-                break
+        length = self._length
+        if length is not None and length.isdigit() and int(length) > self.endpoint.limit:
+            refused = self.endpoint.too_large(int(length))
         keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
         self._pending = _Pending(keep_alive, refused)
         return True
@@ -135,7 +157,7 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
             chunks = pending.chunks
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
-            reply = self.endpoint.answer(self.headers, body)
+            reply = self.endpoint.answer_parts(self._attrs, self._content_type, body)
             status, content = reply.status, reply.encode()
         except Exception:  # what ServerErrorMiddleware does for the ASGI routes
             log.exception("CloudEvents request failed")
@@ -170,7 +192,8 @@ def protocol_for(endpoint: CloudEventsEndpoint) -> type[asyncio.Protocol]:
     reason = fast_path_supported()
     if reason is not None:
         raise RuntimeError(f"the CloudEvents fast path does not fit this uvicorn: {reason}")
-    attrs = {"endpoint": endpoint, "__module__": __name__}
+    raw_paths = frozenset(path.encode("ascii") for path in endpoint.paths)
+    attrs = {"endpoint": endpoint, "_raw_paths": raw_paths, "__module__": __name__}
     return type("CloudEventsHttpProtocol", (CloudEventsHttpProtocol,), attrs)
 
 
