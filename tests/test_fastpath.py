@@ -10,6 +10,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from drift.service import fastpath
 from drift.service.app import create_app
@@ -32,18 +34,30 @@ HEALTHZ = b'{"status":"ok"}'
 class Running:
     """A uvicorn server with the fast path, and a count of the requests it answered itself."""
 
-    def __init__(self, service: DriftService) -> None:
+    def __init__(self, service: DriftService, fast: bool = True) -> None:
         self.app = create_app(service, manage_lifecycle=False)
         endpoint: CloudEventsEndpoint = self.app.state.cloudevents_endpoint
-        protocol = fastpath.protocol_for(endpoint)
+        protocol: Any = fastpath.protocol_for(endpoint) if fast else HttpToolsProtocol
         self.fast = 0
-        respond = protocol._respond  # type: ignore[attr-defined]
+        respond = getattr(protocol, "_respond", None)
 
         def counted(proto: Any, status: int, content: bytes, keep_alive: bool) -> None:
             self.fast += 1
+            assert respond is not None
             respond(proto, status, content, keep_alive)
 
-        protocol._respond = counted  # type: ignore[attr-defined]
+        self.parsed = 0  # of those, the ones httptools parsed (the others: _serve_whole)
+        take = getattr(protocol, "_take", None)
+
+        def counted_take(proto: Any) -> bool:
+            assert take is not None
+            taken: bool = take(proto)
+            self.parsed += taken
+            return taken
+
+        if fast:
+            protocol._respond = counted
+            protocol._take = counted_take
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
@@ -78,6 +92,13 @@ class Connection:
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
+
+    def send_split(self, data: bytes, at: int) -> None:
+        """In two segments, the second after the server has read the first."""
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(data[:at])
+        time.sleep(0.01)
+        self.sock.sendall(data[at:])
 
     def _fill(self) -> bool:
         chunk = self.sock.recv(65536)
@@ -171,35 +192,46 @@ def test_the_installed_uvicorn_takes_the_fast_path() -> None:
 
 
 def test_every_fixture_gets_the_answer_the_asgi_route_gives(iris_csv: Path) -> None:
-    fast_service, asgi_service = started(iris_csv), started(iris_csv)
-    server = Running(fast_service)
-    conn = server.connect()
+    """Each event three ways: whole in one segment (answered by ``_serve_whole``), split in the
+    middle of its headers (parsed by httptools, answered in its callbacks), and through the ASGI
+    route (TestClient); the answers and the windows must be the same."""
+    whole_service, split_service, asgi_service = (started(iris_csv) for _ in range(3))
+    whole, split = Running(whole_service), Running(split_service)
+    whole_conn, split_conn = whole.connect(), split.connect()
     try:
         with TestClient(create_app(asgi_service, manage_lifecycle=False)) as client:
             posted = 0
             for fixture in sorted(FIXTURES.glob("*.json")):
                 for path in ("/", "/v1/cloudevents"):
                     for headers, body in load_fixture(fixture.name):
-                        conn.send(request(headers, body, path))
-                        status, answer_headers, answer = conn.response()
+                        raw = request(headers, body, path)
+                        whole_conn.send(raw)
+                        split_conn.send_split(raw, raw.index(b"\r\n\r\n") // 2)
                         sent = {k: v for k, v in headers.items() if k != "content-length"}
                         expected = client.post(path, content=body, headers=sent)
-                        where = f"{fixture.name} {path}"
-                        assert status == expected.status_code, where
-                        assert json.loads(answer) == expected.json(), where
-                        assert answer_headers["content-type"] == "application/json"
+                        for conn in (whole_conn, split_conn):
+                            status, answer_headers, answer = conn.response()
+                            where = f"{fixture.name} {path}"
+                            assert status == expected.status_code, where
+                            assert json.loads(answer) == expected.json(), where
+                            assert answer_headers["content-type"] == "application/json"
                         posted += 1
-        assert server.fast == posted
-        server.app.state.cloudevents.flush()
+        assert (whole.fast, whole.parsed) == (posted, 0)
+        assert (split.fast, split.parsed) == (posted, posted)
+        for server in (whole, split):
+            server.app.state.cloudevents.flush()
         client.app.state.cloudevents.flush()  # type: ignore[attr-defined]
-        for name, monitor in fast_service.monitors.items():
-            assert monitor.window_samples == asgi_service.monitors[name].window_samples, name
-        assert sum(m.window_samples for m in fast_service.monitors.values()) > 0
+        for name, monitor in asgi_service.monitors.items():
+            assert whole_service.monitors[name].window_samples == monitor.window_samples, name
+            assert split_service.monitors[name].window_samples == monitor.window_samples, name
+        assert sum(m.window_samples for m in asgi_service.monitors.values()) > 0
     finally:
-        conn.close()
-        server.stop()
-        fast_service.stop()
-        asgi_service.stop()
+        for conn in (whole_conn, split_conn):
+            conn.close()
+        for server in (whole, split):
+            server.stop()
+        for svc in (whole_service, split_service, asgi_service):
+            svc.stop()
 
 
 def test_a_pair_on_one_keep_alive_connection_becomes_samples(
@@ -367,3 +399,68 @@ def test_attributes_are_read_as_binary_attributes_reads_them(running: Running) -
     assert (s1, json.loads(r1)) == (200, {"outcome": "waiting", "model": "iris"})
     assert (s2, json.loads(r2)["outcome"]) == (200, "paired")
     assert running.fast == 2
+
+
+ODD_REQUESTS = {
+    "two content-lengths": lambda h, b: request(h, b).replace(
+        b"\r\n\r\n", b"\r\ncontent-length: %d\r\n\r\n" % len(b), 1
+    ),
+    "content-length and chunked": lambda h, b: request(h, b).replace(
+        b"\r\n\r\n", b"\r\ntransfer-encoding: chunked\r\n\r\n", 1
+    ),
+    "space before the colon": lambda h, b: request(h, b).replace(
+        b"ce-namespace:", b"ce-namespace :"
+    ),
+    "folded header line": lambda h, b: request(h, b).replace(
+        b"\r\nce-namespace: ", b"\r\nce-namespace: x\r\n  "
+    ),
+    "empty header value": lambda h, b: request(h | {"ce-namespace": ""}, b),
+    "a query string": lambda h, b: request(h, b, path="/v1/cloudevents?source=test"),
+    "lower-case method": lambda h, b: b"post" + request(h, b)[4:],
+    "content-length with a sign": lambda h, b: request(h, b).replace(
+        b"content-length: ", b"content-length: +"
+    ),
+    "upgrade": lambda h, b: request(h | {"connection": "upgrade", "upgrade": "h2c"}, b),
+    "tab before the value": lambda h, b: request(h, b).replace(b"ce-source: ", b"ce-source:\t"),
+}
+
+PLAIN_AFTER_ALL = {"empty header value", "tab before the value"}  # _serve_whole takes them
+
+
+@pytest.mark.parametrize("case", sorted(ODD_REQUESTS))
+def test_odd_requests_get_what_plain_uvicorn_answers(iris_csv: Path, case: str) -> None:
+    """What ``_serve_whole`` does not take must reach httptools intact: the sidecar answers
+    these as the same app under uvicorn's own httptools protocol does."""
+    fast_service, plain_service = started(iris_csv), started(iris_csv)
+    fast, plain = Running(fast_service), Running(plain_service, fast=False)
+    answers = []
+    try:
+        for server in (fast, plain):
+            conn = server.connect()
+            try:
+                replies = []
+                for headers, body in kserve_pair():
+                    conn.send(ODD_REQUESTS[case](headers, body))
+                    try:
+                        status, _, answer = conn.response()
+                    except ConnectionError:
+                        replies.append(("closed", None))
+                        break
+                    outcome = json.loads(answer).get("outcome") if status != 400 else answer
+                    replies.append((status, outcome))
+                    if status == 400:
+                        break
+                answers.append(replies)
+            finally:
+                conn.close()
+    finally:
+        for server in (fast, plain):
+            server.stop()
+        for svc in (fast_service, plain_service):
+            svc.stop()
+    assert answers[0] == answers[1]
+    if case in PLAIN_AFTER_ALL:
+        assert fast.parsed == 0
+        assert fast.fast > 0
+    else:  # left to httptools: parsed there (and then maybe answered by the fast path)
+        assert fast.fast == fast.parsed

@@ -2,13 +2,21 @@
 
 A payload logger sends two POSTs per prediction, so ``POST /`` and ``POST /v1/cloudevents``
 carry most of a sidecar's requests. Through ASGI each costs an asyncio task, an
-``asyncio.Event``, a scope, receive/send messages and the app's middleware stack: measured with
-uvicorn 0.55 + httptools on the benchmark machine, a bare ASGI app that answers at once tops out
-at ~12,000 requests/s on one core, before any CloudEvents work. ``protocol_for`` returns a
-subclass of uvicorn's httptools protocol that answers those two routes in the parser callbacks
-(``on_headers_complete`` / ``on_body`` / ``on_message_complete``), with the same
-``CloudEventsEndpoint.answer`` the ASGI route uses, and hands every other request to uvicorn
-unchanged.
+``asyncio.Event``, a scope, receive/send messages and the app's middleware stack
+(``benchmarks/http_ceiling.py``, uvicorn 0.55 on the benchmark VM: an empty ASGI app answers
+~20,000 requests/s on one core, this protocol with an answer that costs nothing ~29,000, before
+the parse-from-raw-bytes below). ``protocol_for`` returns a
+subclass of uvicorn's httptools protocol that answers those two routes itself, with the same
+``CloudEventsEndpoint.answer_parts`` the ASGI route uses, and hands every other request to
+uvicorn unchanged, in two ways:
+
+- ``data_received``: a plain request that arrived whole (``POST <path> HTTP/1.1``, header lines
+  that are ``token: value``, one Content-Length within the limit, no Transfer-Encoding,
+  ``Expect`` or ``Upgrade``; what a payload logger sends on a keep-alive connection) is answered
+  from the raw bytes, without the parser's per-header callbacks; anything else, from its first
+  byte, goes to httptools;
+- the parser callbacks (``on_headers_complete`` / ``on_body`` / ``on_message_complete``) take the
+  requests httptools parsed: split over several reads, chunked, HTTP/1.0, a query string.
 
 It takes a request only when nothing about it needs the ASGI machinery: a POST to one of the
 paths, no ``Expect: 100-continue``, no upgrade, no earlier request of the connection still being
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
@@ -49,6 +58,11 @@ _REQUIRED = (
     "timeout_keep_alive_handler",
 )
 _JSON = b"content-type: application/json\r\n"
+# header lines as RFC 9110 has them: a token, a colon, a value without control characters
+# (HTAB allowed), CRLF; no obsolete line folding
+_HEADER_LINES = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")
+# headers after which a request is not a plain one for _serve_whole
+_NOT_PLAIN = frozenset([b"transfer-encoding", b"expect", b"upgrade"])
 
 
 def fast_path_supported() -> str | None:
@@ -76,9 +90,78 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
 
     endpoint: ClassVar[CloudEventsEndpoint]
     _raw_paths: ClassVar[frozenset[bytes]]
+    _request_lines: ClassVar[frozenset[bytes]]
     _pending: _Pending | None = None
+    _between_messages = True  # the parser has not started a message it has not finished
+
+    def data_received(self, data: bytes) -> None:
+        if self._between_messages and self._free():
+            self._unset_keepalive_if_required()
+            data = self._serve_whole(data)
+            if not data:
+                return
+        super().data_received(data)
+
+    def _free(self) -> bool:
+        """No earlier request of the connection is still being answered, no limit is hit."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            return False
+        if self.pipeline or self.transport.is_closing():
+            return False
+        limit = self.limit_concurrency
+        return limit is None or (len(self.connections) < limit and len(self.tasks) < limit)
+
+    def _serve_whole(self, data: bytes) -> bytes:
+        """Answer the complete, plain CloudEvents POSTs at the start of ``data`` without the
+        parser; returns the rest, from the first request that is anything else (another path
+        or method, HTTP/1.0, chunked, ``Expect``, ``Upgrade``, no or several Content-Length,
+        over the body limit, a header line that is not ``token: value``, incomplete), which
+        httptools then parses from its start as usual."""
+        while data:
+            line_end = data.find(b"\r\n")
+            if data[: line_end + 2] not in self._request_lines:
+                return data
+            end = data.find(b"\r\n\r\n", line_end)
+            if end < 0:
+                return data
+            block = data[line_end + 2 : end + 2]  # the header lines, each ending in CRLF
+            if _HEADER_LINES.fullmatch(block) is None:
+                return data
+            attrs: dict[str, str] = {}
+            content_type = None
+            length = -1
+            keep_alive = True
+            for line in block.split(b"\r\n")[:-1]:
+                raw_name, _, raw_value = line.partition(b":")
+                name = raw_name.lower()
+                value = raw_value.strip(b" \t")
+                if name[:3] == b"ce-":  # as drift.cloudevents.binary_attributes
+                    text = value.decode("latin-1")
+                    attrs[name[3:].decode("latin-1")] = unquote(text) if "%" in text else text
+                elif name == b"content-type":
+                    content_type = value.decode("latin-1")
+                elif name == b"content-length":
+                    if length >= 0 or not value.isdigit():
+                        return data
+                    length = int(value)
+                elif name in _NOT_PLAIN:
+                    return data
+                elif name == b"connection":
+                    tokens = {token.strip().lower() for token in value.split(b",")}
+                    if b"upgrade" in tokens:
+                        return data
+                    keep_alive = b"close" not in tokens
+            start = end + 4
+            if length < 0 or length > self.endpoint.limit or len(data) < start + length:
+                return data
+            self._answer(attrs, content_type, data[start : start + length], keep_alive)
+            if not keep_alive:
+                return b""
+            data = data[start + length :]
+        return b""
 
     def on_message_begin(self) -> None:
+        self._between_messages = False
         self._pending = None
         self._attrs: dict[str, str] = {}
         self._content_type: str | None = None
@@ -145,6 +228,7 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
             pending.chunks.append(body)
 
     def on_message_complete(self) -> None:
+        self._between_messages = True
         pending = self._pending
         if pending is None:
             super().on_message_complete()
@@ -156,13 +240,22 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
         else:
             chunks = pending.chunks
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._answer(self._attrs, self._content_type, body, pending.keep_alive)
+
+    def _answer(
+        self,
+        attrs: dict[str, str],
+        content_type: str | None,
+        body: bytes | InvalidRequest,
+        keep_alive: bool,
+    ) -> None:
         try:
-            reply = self.endpoint.answer_parts(self._attrs, self._content_type, body)
+            reply = self.endpoint.answer_parts(attrs, content_type, body)
             status, content = reply.status, reply.encode()
         except Exception:  # what ServerErrorMiddleware does for the ASGI routes
             log.exception("CloudEvents request failed")
             status, content = 500, b'{"error":"internal","detail":"see the sidecar log"}'
-        self._respond(status, content, pending.keep_alive)
+        self._respond(status, content, keep_alive)
 
     def _respond(self, status: int, content: bytes, keep_alive: bool) -> None:
         parts = [STATUS_LINE[status]]
@@ -193,7 +286,13 @@ def protocol_for(endpoint: CloudEventsEndpoint) -> type[asyncio.Protocol]:
     if reason is not None:
         raise RuntimeError(f"the CloudEvents fast path does not fit this uvicorn: {reason}")
     raw_paths = frozenset(path.encode("ascii") for path in endpoint.paths)
-    attrs = {"endpoint": endpoint, "_raw_paths": raw_paths, "__module__": __name__}
+    lines = frozenset(b"POST %s HTTP/1.1\r\n" % path for path in raw_paths)
+    attrs = {
+        "endpoint": endpoint,
+        "_raw_paths": raw_paths,
+        "_request_lines": lines,
+        "__module__": __name__,
+    }
     return type("CloudEventsHttpProtocol", (CloudEventsHttpProtocol,), attrs)
 
 
