@@ -53,7 +53,6 @@ def serve(kind: str, port: int) -> None:
 
     options: dict[str, Any] = {}
     if kind == "fastpath":
-        from drift.errors import InvalidRequest
         from drift.service import fastpath
         from drift.service.cloudevents import Reply
 
@@ -67,9 +66,6 @@ def serve(kind: str, port: int) -> None:
 
             def answer_parts(self, attrs: Any, content_type: Any, body: Any) -> Reply:
                 return reply
-
-            def too_large(self, declared: int | None = None) -> InvalidRequest:
-                return InvalidRequest(413, "body_too_large", "(body)", "too large")
 
         options["http"] = fastpath.protocol_for(AnswerOnly())  # type: ignore[arg-type]
     uvicorn.run(

@@ -53,6 +53,16 @@ class InvalidRequest(DriftError):
         self.detail = detail
 
 
+def body_too_large(limit: int, declared: int | None = None) -> InvalidRequest:
+    """413 for a body over ``limit`` bytes: ``declared`` by its Content-Length, or found so
+    while reading it."""
+    if declared is not None:
+        detail = f"{declared} bytes exceed the limit {limit}"
+    else:
+        detail = f"body exceeds the limit {limit} bytes"
+    return InvalidRequest(413, "body_too_large", "(body)", detail)
+
+
 class NotReady(DriftError):
     """A model's reference is not loaded yet (or failed to load)."""
 

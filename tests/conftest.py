@@ -92,3 +92,25 @@ def sample(
     age: float = 40.0, income: float = 20000.0, city: str = "paris", score: float = 0.5
 ) -> dict[str, object]:
     return {"features": {"age": age, "income": income, "city": city}, "prediction": score}
+
+
+# the iris models of the CloudEvents tests (tests/test_cloudevents_api.py, test_fastpath.py)
+@pytest.fixture
+def iris_csv(tmp_path: Path) -> Path:
+    from tests.test_cloudevents_api import iris_reference
+
+    path = tmp_path / "iris.csv"
+    iris_reference().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def iris_service(iris_csv: Path) -> Iterator[DriftService]:
+    from tests.test_cloudevents_api import iris_settings
+
+    svc = DriftService(iris_settings(iris_csv))
+    svc.start(load_in_background=False)
+    try:
+        yield svc
+    finally:
+        svc.stop()

@@ -106,23 +106,6 @@ def iris_settings(path: Path, **cloudevents: Any) -> Settings:
 
 
 @pytest.fixture
-def iris_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "iris.csv"
-    iris_reference().to_csv(path, index=False)
-    return path
-
-
-@pytest.fixture
-def iris_service(iris_csv: Path) -> Iterator[DriftService]:
-    svc = DriftService(iris_settings(iris_csv))
-    svc.start(load_in_background=False)
-    try:
-        yield svc
-    finally:
-        svc.stop()
-
-
-@pytest.fixture
 def api(iris_service: DriftService) -> Iterator[TestClient]:
     with TestClient(create_app(iris_service, manage_lifecycle=False)) as test_client:
         yield test_client

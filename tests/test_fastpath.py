@@ -26,7 +26,7 @@ from drift.service.cloudevents import CloudEventsEndpoint
 from drift.service.service import DriftService
 from tests.conftest import wait_until
 from tests.test_cloudevents import FIXTURES, load_fixture
-from tests.test_cloudevents_api import iris_reference, iris_settings
+from tests.test_cloudevents_api import iris_settings
 
 HEALTHZ = b'{"status":"ok"}'
 
@@ -152,13 +152,6 @@ def request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
 
 
-@pytest.fixture
-def iris_csv(tmp_path: Path) -> Path:
-    path = tmp_path / "iris.csv"
-    iris_reference().to_csv(path, index=False)
-    return path
-
-
 def started(path: Path) -> DriftService:
     svc = DriftService(iris_settings(path))
     svc.start(load_in_background=False)
@@ -166,17 +159,8 @@ def started(path: Path) -> DriftService:
 
 
 @pytest.fixture
-def service(iris_csv: Path) -> Iterator[DriftService]:
-    svc = started(iris_csv)
-    try:
-        yield svc
-    finally:
-        svc.stop()
-
-
-@pytest.fixture
-def running(service: DriftService) -> Iterator[Running]:
-    server = Running(service)
+def running(iris_service: DriftService) -> Iterator[Running]:
+    server = Running(iris_service)
     try:
         yield server
     finally:
@@ -235,7 +219,7 @@ def test_every_fixture_gets_the_answer_the_asgi_route_gives(iris_csv: Path) -> N
 
 
 def test_a_pair_on_one_keep_alive_connection_becomes_samples(
-    running: Running, service: DriftService
+    running: Running, iris_service: DriftService
 ) -> None:
     conn = running.connect()
     try:
@@ -249,7 +233,7 @@ def test_a_pair_on_one_keep_alive_connection_becomes_samples(
     assert "date" in h1
     assert "connection" not in h1
     # the queued samples are flushed by the endpoint's timer on uvicorn's loop
-    wait_until(lambda: service.monitors["iris"].window_samples == 2, what="the flush")
+    wait_until(lambda: iris_service.monitors["iris"].window_samples == 2, what="the flush")
     assert running.fast == 2
 
 
@@ -308,9 +292,9 @@ def test_connection_close_is_honoured(running: Running) -> None:
 
 
 def test_bodies_over_the_limit_get_413_and_the_connection_stays_usable(
-    running: Running, service: DriftService
+    running: Running, iris_service: DriftService
 ) -> None:
-    limit = service.settings.server.max_body_bytes
+    limit = iris_service.settings.server.max_body_bytes
     (h1, b1), _ = kserve_pair()
     big = b'{"instances": [' + b"1," * limit + b"1]}"
     conn = running.connect()
@@ -328,7 +312,7 @@ def test_bodies_over_the_limit_get_413_and_the_connection_stays_usable(
         assert (status, json.loads(body)["outcome"]) == (200, "waiting")
     finally:
         conn.close()
-    value = service.registry.get_sample_value(
+    value = iris_service.registry.get_sample_value(
         "drift_cloudevents_total", {"source": "kserve", "outcome": "too_large"}
     )
     assert value == 2

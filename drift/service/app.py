@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from drift import jsonbody
 from drift.alerting.alertmanager import AlertmanagerPayload
 from drift.config import Settings
-from drift.errors import DriftError, InvalidRequest, NotReady, UnknownModel
+from drift.errors import DriftError, InvalidRequest, NotReady, UnknownModel, body_too_large
 from drift.service.cloudevents import (
     CloudEventsEndpoint,
     CloudEventsIngest,
@@ -49,17 +49,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     """Read the body, refusing (413) anything over ``limit`` bytes without buffering it all."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise InvalidRequest(
-            413, "body_too_large", "(body)", f"{declared} bytes exceed the limit {limit}"
-        )
+        raise body_too_large(limit, int(declared))
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise InvalidRequest(
-                413, "body_too_large", "(body)", f"body exceeds the limit {limit} bytes"
-            )
+            raise body_too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -577,14 +577,6 @@ class CloudEventsEndpoint:
             self._flush_timer = loop.call_later(FLUSH_SECONDS, self._flush)
         return reply
 
-    def too_large(self, declared: int | None = None) -> InvalidRequest:
-        """What ``read_body`` says of a body over the limit."""
-        if declared is not None:
-            detail = f"{declared} bytes exceed the limit {self.limit}"
-        else:
-            detail = f"body exceeds the limit {self.limit} bytes"
-        return InvalidRequest(413, "body_too_large", "(body)", detail)
-
     def _flush(self) -> None:
         self._flush_timer = None
         self.ingest.flush()

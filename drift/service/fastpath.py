@@ -43,14 +43,14 @@ from urllib.parse import unquote
 import httptools  # a dependency of drift-sidecar (uvicorn[standard] brings it too)
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from drift.errors import InvalidRequest
+from drift.cloudevents import binary_attributes
+from drift.errors import InvalidRequest, body_too_large
 from drift.service.cloudevents import CloudEventsEndpoint
 
 log = logging.getLogger("drift.service")
 
 _REQUIRED = (
     "on_message_begin",
-    "on_header",
     "on_headers_complete",
     "on_body",
     "on_message_complete",
@@ -163,26 +163,7 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         self._between_messages = False
         self._pending = None
-        self._attrs: dict[str, str] = {}
-        self._content_type: str | None = None
-        self._length: bytes | None = None
         super().on_message_begin()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # uvicorn's on_header, reading the CloudEvents attributes on the way as
-        # drift.cloudevents.binary_attributes does (saves a second pass over the headers)
-        name = name.lower()
-        value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace (RFC 9110 5.5)
-        if name[:3] == b"ce-":
-            text = value.decode("latin-1")
-            self._attrs[name[3:].decode("latin-1")] = unquote(text) if "%" in text else text
-        elif name == b"content-type":
-            self._content_type = value.decode("latin-1")
-        elif name == b"content-length":
-            self._length = value
-        elif name == b"expect" and value.lower() == b"100-continue":
-            self.expect_100_continue = True
-        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         if self._take():
@@ -193,22 +174,19 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
         parser = self.parser
         if parser.get_method() != b"POST" or self.expect_100_continue:
             return False
-        if self.cycle is not None and not self.cycle.response_complete:
-            return False  # pipelined behind a request still being answered: uvicorn queues it
-        if parser.should_upgrade():
-            return False
-        limit = self.limit_concurrency
-        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
-            return False  # uvicorn answers 503
+        if parser.should_upgrade() or not self._free():
+            return False  # pipelined: uvicorn queues it; over the limit: uvicorn answers 503
         url = self.url
         if url not in self._raw_paths:  # the usual request line has neither query nor %
             path = httptools.parse_url(url).path
             if b"%" in path or path.decode("ascii", "replace") not in self.endpoint.paths:
                 return False
         refused = None
-        length = self._length
-        if length is not None and length.isdigit() and int(length) > self.endpoint.limit:
-            refused = self.endpoint.too_large(int(length))
+        for name, value in self.headers:
+            if name == b"content-length" and value.isdigit():
+                if int(value) > self.endpoint.limit:
+                    refused = body_too_large(self.endpoint.limit, int(value))
+                break
         keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
         self._pending = _Pending(keep_alive, refused)
         return True
@@ -222,7 +200,7 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
             return  # read and dropped
         pending.size += len(body)
         if pending.size > self.endpoint.limit:
-            pending.refused = self.endpoint.too_large()
+            pending.refused = body_too_large(self.endpoint.limit)
             pending.chunks.clear()
         else:
             pending.chunks.append(body)
@@ -240,7 +218,8 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
         else:
             chunks = pending.chunks
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        self._answer(self._attrs, self._content_type, body, pending.keep_alive)
+        attrs, content_type = binary_attributes(self.headers)
+        self._answer(attrs, content_type, body, pending.keep_alive)
 
     def _answer(
         self,
@@ -310,9 +289,10 @@ def run(app: Any, host: str, port: int, **options: Any) -> None:
     gc.collect()
     gc.freeze()
     endpoint: CloudEventsEndpoint | None = getattr(app.state, "cloudevents_endpoint", None)
-    reason = fast_path_supported() if endpoint is not None else "the app has no CloudEvents"
-    if reason is None and endpoint is not None:
-        options["http"] = protocol_for(endpoint)
-    else:
+    reason = "the app has no CloudEvents" if endpoint is None else fast_path_supported()
+    if reason is not None:
         log.warning("CloudEvents served through ASGI (slower): %s", reason)
+    else:
+        assert endpoint is not None
+        options["http"] = protocol_for(endpoint)
     uvicorn.run(app, host=host, port=port, proxy_headers=False, **options)
