@@ -49,11 +49,11 @@ from peer import (
 )
 from workload import ROLES, workload
 
-from drift.comparison import compare
-from drift.engine import evaluate
-from drift.reference import ReferenceProfile
-from drift.report import DriftReport
-from drift.window import CountWindow
+from drift.core.comparison import compare
+from drift.core.engine import evaluate
+from drift.core.reference import ReferenceProfile
+from drift.core.report import DriftReport
+from drift.core.window import CountWindow
 
 FULL_SIZES = [(10_000, 1_000), (10_000, 10_000), (100_000, 1_000), (100_000, 10_000)]
 FULL_SIZES.append((100_000, 100_000))
@@ -529,7 +529,9 @@ def main(argv: list[str] | None = None) -> int:
         "`import evidently` (+ presets)": cold_import_seconds(
             "import evidently, evidently.presets"
         ),
-        "`import drift.comparison` (ours)": cold_import_seconds("import drift.comparison"),
+        "`import drift.core.comparison` (ours)": cold_import_seconds(
+            "import drift.core.comparison"
+        ),
     }
 
     load = (load_at_start, os.getloadavg()[0])

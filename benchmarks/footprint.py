@@ -24,8 +24,8 @@ import pandas as pd
 from ours import APPEND_BATCH, new_monitor, new_window
 from workload import CATEGORICAL, NUMERICAL, PREDICTED_CLASS, SCORE, column_lists
 
-from drift.reference import ReferenceProfile
-from drift.samples import Batch
+from drift.core.reference import ReferenceProfile
+from drift.ingest.samples import Batch
 
 # ------------------------------------------------------------------------------ window memory
 

@@ -9,7 +9,7 @@ write to the last byte of the response, and whether the status was 2xx.
 Scenarios:
 
 - ``batch``: ``POST /v1/models/{model}/samples`` with 100 samples x 25 numerical features and a
-  prediction each (what ``drift.client`` sends).
+  prediction each (what ``drift.client.client`` sends).
 - ``cloudevents``: KServe's payload logger in binary mode. One pair is two POSTs with one fresh
   ``ce-id``: the ``org.kubeflow.serving.inference.request`` event (v1 body ``{"instances":
   [[f1, ..., f25]]}``), then the ``...inference.response`` event (``{"predictions": [p]}``).

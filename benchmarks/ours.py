@@ -8,10 +8,10 @@ import pandas as pd
 from workload import ROLES, column_lists
 
 from drift.config import DriftConfig, ModelConfig, ReferenceConfig, WindowConfig
-from drift.reference import ReferenceProfile, build_profile
-from drift.samples import Batch
+from drift.core.reference import ReferenceProfile, build_profile
+from drift.core.window import CountWindow
+from drift.ingest.samples import Batch
 from drift.service.monitor import ModelMonitor
-from drift.window import CountWindow
 
 OPTIONS = DriftConfig()  # evidently's defaults: default methods and thresholds, share 0.5
 APPEND_BATCH = 1_000  # samples per append: one POST of 1000 samples

@@ -1,5 +1,5 @@
 """The peer: evidently 0.7's ``DataDriftPreset``, run as a user writes it, and the comparison of
-its per-column results with ours (see tests/test_parity_evidently.py for the same reading)."""
+its per-column results with ours (see tests/core/test_parity_evidently.py for the same reading)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from typing import Any
 import pandas as pd
 from workload import CATEGORICAL, NUMERICAL, PREDICTED_CLASS, SCORE
 
-from drift.report import ColumnStatus, DriftReport
-from drift.stattests import METHODS
+from drift.core.report import ColumnStatus, DriftReport
+from drift.core.stattests import METHODS
 
 TOLERANCE = 1e-9
 # evidently names an auto-chosen method by its display name, an explicit one by its identifier;
-# our METHODS table carries both (tests/test_parity_evidently.py checks the display names)
+# our METHODS table carries both (tests/core/test_parity_evidently.py checks the display names)
 EVIDENTLY_DISPLAY_NAMES = {m.display_name: m.name for m in METHODS.values()}
 VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 

@@ -13,7 +13,7 @@ from drift.errors import ConfigError, DriftError
 
 if TYPE_CHECKING:
     from drift.config import Settings
-    from drift.report import DriftReport
+    from drift.core.report import DriftReport
 
 EXIT_CONFIG = 2
 
@@ -131,8 +131,8 @@ def _table(report: DriftReport) -> str:
 def cmd_compare(args: argparse.Namespace) -> int:
     import json
 
-    from drift.comparison import compare
-    from exporters.reference_file import FileReference
+    from drift.core.comparison import compare
+    from drift.sources.file import FileReference
 
     try:
         columns, drift = _compare_sections(args)
@@ -166,7 +166,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_export(args: argparse.Namespace) -> int:
-    from exporters.prometheus_rules import RUNBOOK_URL, export_rules
+    from exporters.prometheus.rules import RUNBOOK_URL, export_rules
 
     paths = export_rules(
         Path(args.directory),
@@ -189,7 +189,7 @@ def _grafana_missing(exc: ImportError) -> int:
 
 def cmd_dashboards_export(args: argparse.Namespace) -> int:
     try:
-        from exporters.grafana_files import DEFAULT_DASHBOARDS_PATH, export_dashboards
+        from exporters.grafana.files import DEFAULT_DASHBOARDS_PATH, export_dashboards
     except ImportError as exc:
         return _grafana_missing(exc)
 
@@ -205,8 +205,8 @@ def cmd_dashboards_provision(args: argparse.Namespace) -> int:
     try:
         from grafana_client.client import GrafanaException
 
-        from exporters.grafana_files import FOLDER_TITLE, FOLDER_UID
-        from exporters.grafana_provision import DatasourceSpec, provision_dashboards
+        from exporters.grafana.files import FOLDER_TITLE, FOLDER_UID
+        from exporters.grafana.provision import DatasourceSpec, provision_dashboards
     except ImportError as exc:
         return _grafana_missing(exc)
 

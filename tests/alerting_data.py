@@ -11,7 +11,7 @@ import drift
 from drift.alerting.engine import AlertEngine
 from drift.alerting.notification import Notification
 from drift.alerting.policy import AlertPolicy
-from drift.report import DriftReport
+from drift.core.report import DriftReport
 
 # distinctive raw values: the alerting tests check none of them leaks into a message or event
 SECRET_CITY = "city-SECRET-7f3a"

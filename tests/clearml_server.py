@@ -2,7 +2,7 @@
 
 It serves only the endpoints the ClearML SDK calls to create, upload, finalize and read
 datasets, and to find, create and start a Task, send its scalars and read them back
-(``exporters/clearml_reporting.py``). It checks every request body and every response body
+(``exporters/clearml/reporting.py``). It checks every request body and every response body
 against the JSON schemas that ship inside the ``clearml`` package
 (``clearml/backend_api/services/v2_23/*.py``, the ``_schema`` of each ``Request``/``Response``
 class). An endpoint it does not implement answers HTTP 400 *and* is recorded in

@@ -94,10 +94,10 @@ def sample(
     return {"features": {"age": age, "income": income, "city": city}, "prediction": score}
 
 
-# the iris models of the CloudEvents tests (tests/test_cloudevents_api.py, test_fastpath.py)
+# the iris models of the CloudEvents tests (tests/service/test_cloudevents_api.py, test_fastpath.py)
 @pytest.fixture
 def iris_csv(tmp_path: Path) -> Path:
-    from tests.test_cloudevents_api import iris_reference
+    from tests.service.test_cloudevents_api import iris_reference
 
     path = tmp_path / "iris.csv"
     iris_reference().to_csv(path, index=False)
@@ -106,7 +106,7 @@ def iris_csv(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def iris_service(iris_csv: Path) -> Iterator[DriftService]:
-    from tests.test_cloudevents_api import iris_settings
+    from tests.service.test_cloudevents_api import iris_settings
 
     svc = DriftService(iris_settings(iris_csv))
     svc.start(load_in_background=False)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from drift.columns import CategoricalData, ColumnType, NumericData
+from drift.core.columns import CategoricalData, ColumnType, NumericData
 
 # finite floats, with a pool of "round" values mixed in so ties happen often
 finite_floats = st.one_of(

@@ -1,5 +1,7 @@
-"""Native alerting, the pure core: notifications, the per-(model, kind) state machine, the
-Kafka event and Slack message formats, the retry policy and the sink port.
+"""Native alerting, pure: notifications, the per-(model, kind) state machine, policies, the
+Alertmanager webhook payload, the Kafka event and Slack message formats, and the sink port with
+its in-memory fake (``testing``).
 
-No I/O here: the sinks (Slack, Kafka) and the delivery queue live in ``exporters``.
+May import: ``drift.core``, ``drift.config``, ``drift.errors``/``drift.retry``. No I/O: the
+sinks (Slack, Kafka) and the bounded delivery queue live in ``exporters.alerts``.
 """

@@ -17,10 +17,10 @@ import numpy as np
 from drift.alerting.notification import ColumnScore, Notification, Source, Status, Window
 from drift.alerting.policy import AlertPolicy
 from drift.alerting.state import AlertTracker, Transition
-from drift.columns import NumericData
-from drift.reference import ReferenceProfile
-from drift.report import ColumnDrift, ColumnStatus, DriftReport
-from drift.stattests import METHODS
+from drift.core.columns import NumericData
+from drift.core.reference import ReferenceProfile
+from drift.core.report import ColumnDrift, ColumnStatus, DriftReport
+from drift.core.stattests import METHODS
 
 KINDS = ("dataset", "prediction", "performance")
 

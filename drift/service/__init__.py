@@ -1,1 +1,7 @@
-"""The HTTP service around the drift core: ingestion, background evaluation, metrics."""
+"""The composition root: the FastAPI app and its routes, the CloudEvents fast path, one
+monitor per model (window, reference state, performance), the evaluator thread, reference
+loading and refresh, and the wiring of exporters and alert delivery.
+
+May import every layer below it (exporters, sources, alerting, ingest, config, core). Nothing
+imports the service except ``drift.cli`` and ``drift.demo``.
+"""

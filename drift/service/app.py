@@ -13,10 +13,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from drift import jsonbody
 from drift.alerting.alertmanager import AlertmanagerPayload
 from drift.config import Settings
 from drift.errors import DriftError, InvalidRequest, NotReady, UnknownModel, body_too_large
+from drift.ingest import jsonbody
 from drift.service.cloudevents import (
     CloudEventsEndpoint,
     CloudEventsIngest,
@@ -25,7 +25,7 @@ from drift.service.cloudevents import (
 from drift.service.monitor import ModelMonitor
 from drift.service.performance import performance_json
 from drift.service.service import DriftService
-from exporters.evidently_report import EvidentlyMissing, ReportPages, drift_report_html
+from exporters.report.evidently_html import EvidentlyMissing, ReportPages, drift_report_html
 
 
 # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hand-off per request

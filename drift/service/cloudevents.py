@@ -1,10 +1,11 @@
 """The CloudEvents collector: payload logger events in, samples (and Seldon feedback labels) out.
 
-Glue between the pure parts (``drift.cloudevents`` parses and decodes, ``drift.pairing`` holds
-the halves that wait) and the service (``DriftService.ingest`` / ``ingest_labels``), with its own
-Prometheus metrics in ``service.registry``. ``CloudEventsMiddleware`` serves ``POST /`` and
-``POST /v1/cloudevents`` ahead of FastAPI's routing: the two paths take one POST per event (two
-per prediction), so they skip the routing, dependency injection and request parsing.
+Glue between the pure parts (``drift.ingest.cloudevents`` parses and decodes,
+``drift.ingest.pairing`` holds the halves that wait) and the service (``DriftService.ingest`` /
+``ingest_labels``), with its own Prometheus metrics in ``service.registry``.
+``CloudEventsMiddleware`` serves ``POST /`` and ``POST /v1/cloudevents`` ahead of FastAPI's
+routing: the two paths take one POST per event (two per prediction), so they skip the
+routing, dependency injection and request parsing.
 
 Status codes, chosen so that no sender retries an event it cannot do better with (KServe's and
 Seldon's loggers only log a non-2xx answer; a Knative broker or channel in between retries 404,
@@ -42,8 +43,9 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from drift import jsonbody
-from drift.cloudevents import (
+from drift.errors import DriftError, InvalidRequest
+from drift.ingest import jsonbody
+from drift.ingest.cloudevents import (
     BATCH,
     STRUCTURED,
     CloudEvent,
@@ -63,8 +65,7 @@ from drift.cloudevents import (
     predictions,
     samples_payload,
 )
-from drift.errors import DriftError, InvalidRequest
-from drift.pairing import Drop, Offered, PendingTable, Side
+from drift.ingest.pairing import Drop, Offered, PendingTable, Side
 
 if TYPE_CHECKING:
     from drift.service.service import DriftService

@@ -43,8 +43,8 @@ from urllib.parse import unquote
 import httptools  # a dependency of drift-sidecar (uvicorn[standard] brings it too)
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from drift.cloudevents import binary_attributes
 from drift.errors import InvalidRequest, body_too_large
+from drift.ingest.cloudevents import binary_attributes
 from drift.service.cloudevents import CloudEventsEndpoint
 
 log = logging.getLogger("drift.service")
@@ -135,7 +135,7 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
                 raw_name, _, raw_value = line.partition(b":")
                 name = raw_name.lower()
                 value = raw_value.strip(b" \t")
-                if name[:3] == b"ce-":  # as drift.cloudevents.binary_attributes
+                if name[:3] == b"ce-":  # as drift.ingest.cloudevents.binary_attributes
                     text = value.decode("latin-1")
                     attrs[name[3:].decode("latin-1")] = unquote(text) if "%" in text else text
                 elif name == b"content-type":

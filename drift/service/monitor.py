@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from drift.config import ModelConfig
-from drift.engine import evaluate
-from drift.reference import ReferenceProfile
-from drift.report import DriftReport
-from drift.samples import Batch, SampleSchema
+from drift.core.columns import SampleSchema
+from drift.core.engine import evaluate
+from drift.core.reference import ReferenceProfile
+from drift.core.report import DriftReport
+from drift.ingest.samples import Batch
 
 if TYPE_CHECKING:
     from drift.service.references import ReferenceInfo
-from drift.window import CountWindow, Summarizer
+from drift.core.window import CountWindow, Summarizer
 
 
 class ReferenceState(StrEnum):

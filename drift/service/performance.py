@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from drift.config import ModelConfig
-from drift.labels import LabelCounters, LabelJoin, LabelOutcome
-from drift.performance import (
+from drift.core.label_join import LabelJoin, LabelOutcome, PerformanceView
+from drift.core.performance import (
     HIGHER_IS_BETTER,
     Performance,
     Task,
@@ -18,21 +17,7 @@ from drift.performance import (
     infer_task,
     regression_performance,
 )
-from drift.samples import Batch
-
-
-@dataclass(frozen=True)
-class PerformanceView:
-    """What the Prometheus collector and the API show for one model."""
-
-    current: Performance | None
-    reference: Performance | None
-    degraded: bool | None  # None: no condition configured, or its metric is not available
-    counters: LabelCounters
-    invalid: int
-    pending_predictions: int
-    pending_labels: int
-    evaluated_at: float | None
+from drift.ingest.samples import Batch
 
 
 class ModelPerformance:

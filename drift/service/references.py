@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from drift.config import ModelConfig
-from drift.engine import check_options
+from drift.core.engine import check_options
+from drift.core.reference import ReferenceProfile, build_profile
 from drift.errors import ConfigError, ReferenceUnavailable
 from drift.ports import ReferenceSource, ReferenceVersion
-from drift.reference import ReferenceProfile, build_profile
-from exporters.reference_cache import CachedEntry, ProfileCache, default_cache_dir
-from exporters.reference_file import FileReference
+from drift.sources.cache import CachedEntry, ProfileCache, default_cache_dir
+from drift.sources.file import FileReference
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,11 @@ def reference_source(config: ModelConfig) -> ReferenceSource:
     """The adapter for the configured source; heavy SDKs are imported on first use only."""
     ref = config.reference
     if ref.clearml is not None:
-        from exporters.reference_clearml import ClearMLReference
+        from drift.sources.clearml import ClearMLReference
 
         return ClearMLReference(ref.clearml, ref.format)
     if ref.s3 is not None:
-        from exporters.reference_s3 import S3Reference
+        from drift.sources.s3 import S3Reference
 
         return S3Reference(ref.s3, ref.format)
     assert ref.path is not None  # the config validator guarantees exactly one source
@@ -70,8 +70,9 @@ def profile_frame(
     """Profile a reference frame; schema errors name the column and ``where`` (the version)."""
     ref = config.reference
     frame = sample_rows(frame, ref.sample_rows, ref.sample_seed)
+    perf = config.performance
     profile = build_profile(
-        frame, config.columns, where, config.drift.max_categories, config.performance
+        frame, config.columns, where, config.drift.max_categories, perf.task, perf.positive_label
     )
     _check(model, config, profile)
     return profile

@@ -13,24 +13,24 @@ from prometheus_client import CollectorRegistry
 
 from drift.alerting.ports import AlertSink
 from drift.config import ModelConfig, Settings
+from drift.core.label_join import LabelOutcome, PerformanceView
+from drift.core.reference import ReferenceProfile
+from drift.core.report import DriftReport
 from drift.errors import DriftError, NotReady, UnknownModel
-from drift.label_payload import validate_labels
-from drift.labels import LabelOutcome
-from drift.reference import ReferenceProfile
-from drift.report import DriftReport
-from drift.samples import Rejection, validate_samples
+from drift.ingest.labels import validate_labels
+from drift.ingest.samples import Rejection, validate_samples
 from drift.service.evaluator import Evaluator
 from drift.service.monitor import ModelMonitor, ReferenceState
-from drift.service.performance import ModelPerformance, PerformanceView
+from drift.service.performance import ModelPerformance
 from drift.service.references import (
     ReferenceLoader,
     profile_frame,
     reference_source,
 )
-from exporters.alert_delivery import AlertDelivery, build_sinks
-from exporters.clearml_reporting import ClearMLReporter
-from exporters.prometheus import DriftCollector, ModelView, ServiceMetrics
-from exporters.prometheus_performance import PerformanceCollector, ReportingCollector
+from exporters.alerts.delivery import AlertDelivery, build_sinks
+from exporters.clearml.reporting import ClearMLReporter
+from exporters.prometheus.collector import DriftCollector, ModelView, ServiceMetrics
+from exporters.prometheus.performance import PerformanceCollector, ReportingCollector
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from drift.client import DriftClient, RetryPolicy
-from drift.middleware import DriftMiddleware
+from drift.client.client import DriftClient, RetryPolicy
+from drift.client.middleware import DriftMiddleware
 
 COEFFICIENTS = {"x1": 1.5, "x2": -0.7, "x3": 2.0, "x4": 0.3}
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.test_alerting_event import assert_valid
+from tests.alerting.test_alerting_event import assert_valid
 
 from .alerting_components import TopicReader, start_alertmanager
 from .conftest import Running, SidecarConfig, _stop, binary, free_port, run_prometheus

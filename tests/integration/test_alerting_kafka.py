@@ -20,7 +20,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.test_alerting_event import validator
+from tests.alerting.test_alerting_event import validator
 
 from .alerting_components import TopicReader, start_tansu, stop, tansu_binary
 from .conftest import Running, SidecarConfig, free_port

@@ -1,4 +1,4 @@
-"""Drift evaluations reported as scalars of a ClearML Task (``exporters/clearml_reporting.py``),
+"""Drift evaluations reported as scalars of a ClearML Task (``exporters/clearml/reporting.py``),
 through the real SDK against the schema-checked local server (or a live server when
 ``CLEARML_API_HOST`` is set; the fault tests then skip). Reports are real: the engine evaluates
 windows against a reference profile. Scalars are read back the way a data scientist reads them,
@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from drift.alerting.retry import RetryPolicy
 from drift.config import ColumnsConfig, DriftConfig
-from drift.engine import evaluate
-from drift.reference import ReferenceProfile, build_profile
-from drift.report import ColumnStatus, DriftReport
-from drift.window import CountWindow
-from exporters.clearml_reporting import (
+from drift.core.engine import evaluate
+from drift.core.reference import ReferenceProfile, build_profile
+from drift.core.report import ColumnStatus, DriftReport
+from drift.core.window import CountWindow
+from drift.retry import RetryPolicy
+from exporters.clearml.reporting import (
     COLUMN_TITLE,
     DATASET_TITLE,
     DRIFTED_SERIES,

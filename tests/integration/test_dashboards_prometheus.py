@@ -15,7 +15,7 @@ performance graph once per value of ``perf_metric``, as Grafana repeats it), run
 show m1 drifted and m2 not, "Degraded performance" m1 degraded and m2 not.
 
 Allowed to be empty, only while the sidecar's /metrics has no sample of the metric:
-``PENDING_METRICS`` of ``exporters.grafana_common`` (the reason is written there).
+``PENDING_METRICS`` of ``exporters.grafana.common`` (the reason is written there).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from exporters.grafana_common import DETAIL_UID, OVERVIEW_UID, PENDING_METRICS
-from exporters.grafana_dashboards import all_dashboards, panel_queries
+from exporters.grafana.common import DETAIL_UID, OVERVIEW_UID, PENDING_METRICS
+from exporters.grafana.dashboards import all_dashboards, panel_queries
 
 from .conftest import PREDICTION, Running, SidecarConfig, run_prometheus
 from .test_prometheus_e2e import (

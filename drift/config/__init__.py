@@ -1,0 +1,72 @@
+"""The settings model: one YAML document (``${VAR}`` expanded), overridable by ``DRIFT_*``
+environment variables, validated at start-up with every error named by its dotted path.
+
+One module per concern: ``models`` (reference, window, the per-model section), ``alerts``
+(native alerting, Slack, Kafka, delivery), ``collectors`` (KServe/Seldon, CloudEvents,
+performance, reporting), ``settings`` (server, ``Settings``), ``loading`` (reading the file).
+The column roles and drift options are ``drift.core.options``, re-exported here.
+
+May import: ``drift.core`` (option models, method and metric names) and ``drift.errors``.
+"""
+
+from drift.config.alerts import (
+    AlertKind,
+    AlertsConfig,
+    ChannelSwitch,
+    DeliveryConfig,
+    KafkaConfig,
+    ModelAlertsConfig,
+    Severity,
+    SlackConfig,
+)
+from drift.config.collectors import (
+    ClearMLReportingConfig,
+    CloudEventsConfig,
+    KServeConfig,
+    PerformanceAlertConfig,
+    PerformanceConfig,
+    ReportingConfig,
+    SeldonConfig,
+)
+from drift.config.loading import expand_env, load_settings, settings_from_mapping
+from drift.config.models import (
+    ClearMLReferenceConfig,
+    ModelConfig,
+    ReferenceConfig,
+    S3ReferenceConfig,
+    WindowConfig,
+)
+from drift.config.settings import MODEL_NAME, ServerConfig, Settings
+from drift.core.options import ColumnsConfig, DriftConfig, MethodChoice
+
+__all__ = [
+    "MODEL_NAME",
+    "AlertKind",
+    "AlertsConfig",
+    "ChannelSwitch",
+    "ClearMLReferenceConfig",
+    "ClearMLReportingConfig",
+    "CloudEventsConfig",
+    "ColumnsConfig",
+    "DeliveryConfig",
+    "DriftConfig",
+    "KServeConfig",
+    "KafkaConfig",
+    "MethodChoice",
+    "ModelAlertsConfig",
+    "ModelConfig",
+    "PerformanceAlertConfig",
+    "PerformanceConfig",
+    "ReferenceConfig",
+    "ReportingConfig",
+    "S3ReferenceConfig",
+    "SeldonConfig",
+    "ServerConfig",
+    "Settings",
+    "Severity",
+    "SlackConfig",
+    "WindowConfig",
+    "expand_env",
+    "load_settings",
+    "settings_from_mapping",
+]

@@ -1,0 +1,161 @@
+"""Alerting settings: the native state machine's defaults, Slack, Kafka, delivery retries,
+and the per-model overrides. Secrets are expected as ``${VAR}`` references; placeholders are
+refused."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from drift.core.options import StrictModel
+
+Severity = Literal["info", "warning", "critical"]
+AlertKind = Literal["dataset", "prediction", "performance"]
+_PLACEHOLDER = re.compile(r"^(changeme|change-me|xxx+|todo|placeholder|<.*>|\.\.\.)$", re.I)
+
+
+def _no_placeholder(value: str | None, what: str) -> str | None:
+    if value is not None and (not value.strip() or _PLACEHOLDER.match(value.strip())):
+        raise ValueError(f"{what} looks like a placeholder ({value!r}); set the real secret")
+    return value
+
+
+def _all_kinds() -> list[AlertKind]:
+    return ["dataset", "prediction", "performance"]
+
+
+class SlackConfig(StrictModel):
+    """Slack: an incoming webhook, or a bot token and a channel."""
+
+    enabled: bool = Field(True, description="false switches the channel off")
+    webhook_url: str | None = Field(None, description="incoming webhook URL (secret: use ${VAR})")
+    token: str | None = Field(None, description="bot token xoxb-... (secret: use ${VAR})")
+    channel: str | None = Field(None, description="channel for the bot token, e.g. #ml-oncall")
+    api_url: str = Field("https://slack.com/api/", description="Web API base URL (bot token mode)")
+    timeout_seconds: float = Field(10.0, gt=0, description="HTTP timeout of one attempt")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        _no_placeholder(value, "webhook_url")
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("webhook_url must be an http(s) URL")
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        return _no_placeholder(value, "token")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> SlackConfig:
+        if self.webhook_url is not None and self.token is not None:
+            raise ValueError("set either webhook_url or token + channel, not both")
+        if self.webhook_url is None and self.token is None:
+            raise ValueError("set webhook_url, or token and channel")
+        if self.token is not None and not self.channel:
+            raise ValueError("channel is required with token")
+        return self
+
+
+class KafkaConfig(StrictModel):
+    """Kafka producer settings (confluent-kafka / librdkafka property names in ``extra``)."""
+
+    enabled: bool = Field(True, description="false switches the channel off")
+    bootstrap_servers: str = Field(min_length=1, description="host:port[,host:port...]")
+    topic: str = Field("drift-alerts", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    acks: Literal["all", "-1", "0", "1"] = Field("all", description="producer acks")
+    client_id: str = "drift-sidecar"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(None, description="secret: use ${VAR}")
+    ssl_ca_location: str | None = Field(None, description="CA bundle file (PEM)")
+    ssl_certificate_location: str | None = Field(None, description="client certificate (PEM)")
+    ssl_key_location: str | None = Field(None, description="client key (PEM)")
+    message_timeout_seconds: float = Field(
+        10.0, gt=0, description="one delivery attempt gives up after this long"
+    )
+    extra: dict[str, str] = Field(
+        default_factory=dict, description="more librdkafka producer properties"
+    )
+
+    @field_validator("acks", mode="before")
+    @classmethod
+    def _acks_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("sasl_password")
+    @classmethod
+    def _password(cls, value: str | None) -> str | None:
+        return _no_placeholder(value, "sasl_password")
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaConfig:
+        if self.security_protocol.startswith("SASL_"):
+            missing = [
+                name
+                for name in ("sasl_mechanism", "sasl_username", "sasl_password")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"{self.security_protocol} needs {', '.join(missing)}")
+        return self
+
+
+class DeliveryConfig(StrictModel):
+    """Per-sink queue and retry policy: exponential backoff with jitter, then a maximum age."""
+
+    queue_size: int = Field(1000, gt=0, description="notifications waiting per sink")
+    initial_backoff_seconds: float = Field(1.0, gt=0)
+    max_backoff_seconds: float = Field(60.0, gt=0)
+    multiplier: float = Field(2.0, ge=1)
+    jitter: float = Field(0.2, ge=0, le=1, description="+- this fraction of each delay")
+    max_age_seconds: float = Field(
+        3600.0, gt=0, description="a notification not delivered by then is dropped and counted"
+    )
+
+
+class ChannelSwitch(StrictModel):
+    enabled: bool = True
+
+
+class AlertsConfig(StrictModel):
+    """Native alerting: a state machine per (model, kind) and the sinks it notifies."""
+
+    native: bool = Field(
+        True, description="evaluate alerts in the sidecar (false: only forward Alertmanager's)"
+    )
+    kinds: list[AlertKind] = Field(default_factory=_all_kinds, description="what alerts fire on")
+    fire_after: int = Field(3, ge=1, description="consecutive drifted evaluations to fire")
+    resolve_after: int = Field(3, ge=1, description="consecutive clean evaluations to resolve")
+    repeat_interval_seconds: float = Field(
+        4 * 3600.0, ge=0, description="re-send a still-firing alert after this long (0: never)"
+    )
+    severity: Severity = "warning"
+    top_columns: int = Field(5, ge=1, le=50, description="drifted columns named per message")
+    grafana_url: str | None = Field(None, description="dashboard link; {model} is replaced")
+    report_url: str | None = Field(
+        None, description="report link, e.g. https://host/v1/models/{model}/report"
+    )
+    slack: SlackConfig | None = None
+    kafka: KafkaConfig | None = None
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+
+
+class ModelAlertsConfig(StrictModel):
+    """Per-model overrides; unset keys inherit the top-level ``alerts`` section."""
+
+    enabled: bool = Field(True, description="false: no native alerts for this model")
+    kinds: list[AlertKind] | None = None
+    fire_after: int | None = Field(None, ge=1)
+    resolve_after: int | None = Field(None, ge=1)
+    repeat_interval_seconds: float | None = Field(None, ge=0)
+    severity: Severity | None = None
+    top_columns: int | None = Field(None, ge=1, le=50)
+    grafana_url: str | None = None
+    report_url: str | None = None
+    slack: ChannelSwitch = Field(default_factory=ChannelSwitch)
+    kafka: ChannelSwitch = Field(default_factory=ChannelSwitch)

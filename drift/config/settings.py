@@ -1,0 +1,93 @@
+"""The whole configuration: the server section and ``Settings``, which groups the server,
+alerting, collectors, reporting and the models. Env vars ``DRIFT_<SECTION>__<KEY>`` override the
+YAML file."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from drift.config.alerts import AlertsConfig
+from drift.config.collectors import CloudEventsConfig, ReportingConfig
+from drift.config.models import ModelConfig
+from drift.core.options import StrictModel
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+class ServerConfig(StrictModel):
+    host: str = "0.0.0.0"
+    port: int = Field(8000, gt=0, lt=65536)
+    max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger bodies get 413")
+    max_samples_per_request: int = Field(100_000, gt=0)
+    evaluation_cpu_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="the evaluator thread's share of one core at most: after an evaluation "
+        "that took t seconds, the next one (of any model) starts t / share after it began; "
+        "evaluations postponed so are merged, never dropped",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Env vars ``DRIFT_<SECTION>__<KEY>`` override the YAML file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFT_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    cloudevents: CloudEventsConfig = Field(default_factory=CloudEventsConfig)
+    reporting: ReportingConfig = Field(default_factory=ReportingConfig)
+    models: dict[str, ModelConfig]
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, value: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+        if not value:
+            raise ValueError("at least one model is required")
+        for name in value:
+            if not MODEL_NAME.match(name):
+                raise ValueError(
+                    f"model name {name!r} must match {MODEL_NAME.pattern} (used in URLs and labels)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _collectors_unique(self) -> Settings:
+        """Each KServe / Seldon service name (and namespace) feeds exactly one model."""
+        claimed: dict[tuple[str, str, str | None], str] = {}
+        for name, model in self.models.items():
+            keys: list[tuple[str, str, str | None]] = []
+            if model.kserve is not None:
+                service = model.kserve.inference_service or name
+                keys.append(("kserve", service, model.kserve.namespace))
+            if model.seldon is not None:
+                service = model.seldon.deployment or name
+                keys.append(("seldon", service, model.seldon.namespace))
+            for key in keys:
+                if key in claimed:
+                    raise ValueError(
+                        f"models {claimed[key]!r} and {name!r} both take {key[0]} events of "
+                        f"{key[1]!r}" + (f" in namespace {key[2]!r}" if key[2] else "")
+                    )
+                claimed[key] = name
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # environment first: it overrides what the YAML file (passed as init kwargs) says
+        return env_settings, init_settings, file_secret_settings

@@ -1,0 +1,283 @@
+"""Delayed ground truth: labels joined by sample id to the predictions they belong to.
+
+Labels usually arrive long after the prediction (minutes to days), sometimes before it (a
+batch labelled upstream), sometimes twice, sometimes never. ``LabelJoin`` keeps predictions
+waiting for their label and labels waiting for their prediction, each for at most ``ttl_seconds``
+and at most ``max_pending`` of them (the oldest evicted first), and the last ``window`` joined
+pairs, which ``joined()`` hands to ``drift.core.performance``. It is independent of the drift
+window: a prediction that already left the drift window still joins while within the TTL.
+
+Memory is bounded whatever the traffic: ``max_pending`` waiting predictions, ``max_pending``
+waiting labels, ``max_pending`` recently joined ids (to recognise duplicate labels; forgotten
+after ``ttl_seconds``) and ``window`` joined pairs. Every operation is O(1) amortised per item.
+
+Not thread-safe: the service calls it under its lock. ``now`` must not decrease between calls
+(``time.monotonic()``); expiry pops from the oldest end of insertion-ordered dicts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from drift.core.columns import OTHER, FloatArray, canonical_category
+from drift.core.performance import Performance, Scores, positive_class
+
+#: one sample's scores: None, the positive class's probability, or class -> probability
+SampleScore = float | dict[str, float] | None
+
+
+@dataclass(frozen=True)
+class LabelOutcome:
+    """What one ``add_labels`` call did with its labels."""
+
+    matched: int  # joined to a waiting prediction
+    held: int  # waiting for their prediction
+    duplicate: int  # the id already had a label (waiting or joined)
+
+
+@dataclass(frozen=True)
+class Expired:
+    """Entries that waited longer than the TTL, since the previous ``expire`` call."""
+
+    predictions: int  # never got a label
+    labels: int  # never got a prediction (unknown ids)
+
+
+@dataclass(frozen=True)
+class LabelCounters:
+    """Cumulative counts since construction, for Prometheus counters."""
+
+    matched: int
+    held: int
+    duplicate: int
+    duplicate_predictions: int
+    expired_predictions: int
+    expired_labels: int
+    evicted_predictions: int
+    evicted_labels: int
+
+
+@dataclass(frozen=True, eq=False)
+class Joined:
+    """The last joined pairs in join order: raw labels and predictions, the scores as
+    ``drift.core.performance.Scores`` when every pair has scores of one form (else None), and when
+    each pair was joined."""
+
+    labels: tuple[object, ...]
+    predictions: tuple[object, ...]
+    scores: Scores | None
+    joined_at: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def numeric(self) -> tuple[FloatArray, FloatArray]:
+        """Labels and predictions as floats for ``regression_performance`` (NaN where a value is
+        not a number, so the pair is skipped)."""
+        return _floats(self.labels), _floats(self.predictions)
+
+
+def _floats(values: Sequence[object]) -> FloatArray:
+    return np.fromiter((_number(v) for v in values), dtype=np.float64, count=len(values))
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        return math.nan
+    return float(value)
+
+
+def _sample_score(score: object) -> SampleScore:
+    """A number, or a mapping of class -> number, all in [0, 1]; anything else is no score."""
+    if isinstance(score, Mapping):
+        probs = {canonical_category(k): _number(v) for k, v in score.items()}
+        if None in probs or not all(0.0 <= p <= 1.0 for p in probs.values()):
+            return None
+        return {str(k): p for k, p in probs.items()}
+    p = _number(score)
+    return p if 0.0 <= p <= 1.0 else None
+
+
+class LabelJoin:
+    """Joins labels to predictions by id (see the module docstring). Not thread-safe."""
+
+    def __init__(self, ttl_seconds: float, max_pending: int, window: int) -> None:
+        if ttl_seconds <= 0 or max_pending < 1 or window < 1:
+            raise ValueError("ttl_seconds, max_pending and window must be positive")
+        self.ttl_seconds = ttl_seconds
+        self.max_pending = max_pending
+        # id -> (prediction, score, arrived_at); id -> (label, arrived_at); id -> joined_at
+        self._predictions: OrderedDict[str, tuple[object, SampleScore, float]] = OrderedDict()
+        self._labels: OrderedDict[str, tuple[object, float]] = OrderedDict()
+        self._joined_ids: OrderedDict[str, float] = OrderedDict()
+        self._joined: deque[tuple[object, object, SampleScore, float]] = deque(maxlen=window)
+        self._matched = self._held = self._duplicate = self._duplicate_predictions = 0
+        self._expired_predictions = self._expired_labels = 0
+        self._evicted_predictions = self._evicted_labels = 0
+        self._reported_predictions = self._reported_labels = 0  # expired, as of last expire()
+
+    @property
+    def pending_predictions(self) -> int:
+        return len(self._predictions)
+
+    @property
+    def pending_labels(self) -> int:
+        return len(self._labels)
+
+    @property
+    def counters(self) -> LabelCounters:
+        return LabelCounters(
+            self._matched,
+            self._held,
+            self._duplicate,
+            self._duplicate_predictions,
+            self._expired_predictions,
+            self._expired_labels,
+            self._evicted_predictions,
+            self._evicted_labels,
+        )
+
+    def add_predictions(
+        self,
+        ids: Sequence[str | None],
+        predictions: Sequence[object],
+        scores: Sequence[object | None] | None,
+        now: float,
+    ) -> None:
+        """Predictions waiting for their label; one without an id cannot be joined and is
+        ignored, one whose id is already waiting or joined is counted as a duplicate and
+        ignored. A label already waiting for the id joins immediately."""
+        if len(predictions) != len(ids) or (scores is not None and len(scores) != len(ids)):
+            raise ValueError("ids, predictions and scores must have the same length")
+        self._sweep(now)
+        for i, (sample_id, prediction) in enumerate(zip(ids, predictions, strict=True)):
+            if sample_id is None:
+                continue
+            score = _sample_score(scores[i]) if scores is not None else None
+            if sample_id in self._predictions or sample_id in self._joined_ids:
+                self._duplicate_predictions += 1
+            elif sample_id in self._labels:
+                label, _ = self._labels.pop(sample_id)
+                self._join(sample_id, label, prediction, score, now)
+            else:
+                if len(self._predictions) >= self.max_pending:
+                    self._predictions.popitem(last=False)
+                    self._evicted_predictions += 1
+                self._predictions[sample_id] = (prediction, score, now)
+
+    def add_labels(self, labels: Sequence[tuple[str, object]], now: float) -> LabelOutcome:
+        """Ground truth as (id, label) pairs: joined to a waiting prediction, or held until its
+        prediction arrives. The first label of an id wins; later ones count as duplicates."""
+        self._sweep(now)
+        matched = held = duplicate = 0
+        for sample_id, label in labels:
+            if sample_id in self._labels or sample_id in self._joined_ids:
+                duplicate += 1
+            elif sample_id in self._predictions:
+                prediction, score, _ = self._predictions.pop(sample_id)
+                self._join(sample_id, label, prediction, score, now)
+                matched += 1
+            else:
+                if len(self._labels) >= self.max_pending:
+                    self._labels.popitem(last=False)
+                    self._evicted_labels += 1
+                self._labels[sample_id] = (label, now)
+                held += 1
+        self._held += held
+        self._duplicate += duplicate
+        return LabelOutcome(matched, held, duplicate)
+
+    def expire(self, now: float) -> Expired:
+        """Drop entries that waited more than ``ttl_seconds``; return how many expired since the
+        previous call (the ``add_*`` methods expire too, before they join anything)."""
+        self._sweep(now)
+        out = Expired(
+            self._expired_predictions - self._reported_predictions,
+            self._expired_labels - self._reported_labels,
+        )
+        self._reported_predictions = self._expired_predictions
+        self._reported_labels = self._expired_labels
+        return out
+
+    def joined(self, positive_label: str | None = None) -> Joined:
+        """The last ``window`` joined pairs. Numeric scores are the probability of
+        ``positive_label`` (default: "1" or "true" for 0/1 or boolean labels; without a positive
+        label they give no ``Scores``)."""
+        pairs = list(self._joined)
+        labels = tuple(p[0] for p in pairs)
+        predictions = tuple(p[1] for p in pairs)
+        joined_at = np.fromiter((p[3] for p in pairs), dtype=np.float64, count=len(pairs))
+        scores = _scores([p[2] for p in pairs], labels, predictions, positive_label)
+        return Joined(labels, predictions, scores, joined_at)
+
+    def _join(
+        self, sample_id: str, label: object, prediction: object, score: SampleScore, now: float
+    ) -> None:
+        self._joined.append((label, prediction, score, now))
+        if len(self._joined_ids) >= self.max_pending:
+            self._joined_ids.popitem(last=False)
+        self._joined_ids[sample_id] = now
+        self._matched += 1
+
+    def _sweep(self, now: float) -> None:
+        cutoff = now - self.ttl_seconds
+        while self._predictions and next(iter(self._predictions.values()))[2] < cutoff:
+            self._predictions.popitem(last=False)
+            self._expired_predictions += 1
+        while self._labels and next(iter(self._labels.values()))[1] < cutoff:
+            self._labels.popitem(last=False)
+            self._expired_labels += 1
+        while self._joined_ids and next(iter(self._joined_ids.values())) < cutoff:
+            self._joined_ids.popitem(last=False)
+
+
+def _scores(
+    samples: list[SampleScore],
+    labels: tuple[object, ...],
+    predictions: tuple[object, ...],
+    positive_label: str | None,
+) -> Scores | None:
+    """``Scores`` when every sample has scores of one form: all numbers (with a known positive
+    class) or all mappings over the same classes."""
+    if not samples:
+        return None
+    if all(isinstance(s, float) for s in samples):
+        classes = {c for c in map(canonical_category, labels + predictions) if c is not None}
+        positive = positive_class(classes, positive_label)
+        if positive is None:
+            return None
+        others = sorted(classes - {positive})
+        default = {"1": "0", "true": "false"}.get(positive, OTHER)
+        negative = others[0] if len(others) == 1 else default
+        return Scores.binary(
+            [float(s) for s in samples if isinstance(s, float)], negative, positive
+        )
+    first = samples[0]
+    if not isinstance(first, dict) or not all(
+        isinstance(s, dict) and s.keys() == first.keys() for s in samples
+    ):
+        return None
+    classes_ = tuple(sorted(first))
+    if len(classes_) < 2:
+        return None
+    matrix = np.array([[s[c] for c in classes_] for s in samples if isinstance(s, dict)])
+    return Scores(classes_, matrix)
+
+
+@dataclass(frozen=True)
+class PerformanceView:
+    """What the Prometheus collector and the API show for one model."""
+
+    current: Performance | None
+    reference: Performance | None
+    degraded: bool | None  # None: no condition configured, or its metric is not available
+    counters: LabelCounters
+    invalid: int
+    pending_predictions: int
+    pending_labels: int
+    evaluated_at: float | None

@@ -1,0 +1,104 @@
+"""The options of a drift evaluation and the column roles of a model: plain validated values.
+
+They belong to the statistics, not to the service: ``drift.compare(columns=..., drift=...)``
+validates the same options as the ``columns`` and ``drift`` sections of the configuration file,
+which ``drift.config`` builds from these models. Pydantic is the only dependency (no I/O).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from drift.core.stattests import METHODS
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors; values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_method(value: str | None) -> str | None:
+    if value is not None and value not in METHODS:
+        raise ValueError(f"unknown method {value!r}; known: {', '.join(sorted(METHODS))}")
+    return value
+
+
+class ColumnsConfig(StrictModel):
+    """Column roles. Feature types are inferred from the reference when a list is absent."""
+
+    numerical: list[str] | None = None
+    categorical: list[str] | None = None
+    prediction: str | None = None
+    prediction_type: Literal["auto", "numerical", "categorical"] = "auto"
+    id: str | None = None
+    timestamp: str | None = None
+    target: str | None = Field(
+        None, description="ground truth column: reference performance for delayed labels"
+    )
+    scores: dict[str, str] = Field(
+        default_factory=dict,
+        description="class label -> reference column with that class's probability "
+        "(ROC AUC and log loss on the reference)",
+    )
+    exclude: list[str] = Field(default_factory=list, description="columns never monitored")
+
+    @model_validator(mode="after")
+    def _roles_disjoint(self) -> ColumnsConfig:
+        seen: dict[str, str] = {}
+        roles: list[tuple[str, list[str]]] = [
+            ("numerical", self.numerical or []),
+            ("categorical", self.categorical or []),
+            ("prediction", [self.prediction] if self.prediction else []),
+            ("id", [self.id] if self.id else []),
+            ("timestamp", [self.timestamp] if self.timestamp else []),
+            ("target", [self.target] if self.target else []),
+            ("scores", list(self.scores.values())),
+        ]
+        for role, names in roles:
+            for name in names:
+                if name in seen:
+                    raise ValueError(
+                        f"column {name!r} is listed both as {seen[name]} and as {role}"
+                    )
+                seen[name] = role
+        return self
+
+
+class MethodChoice(StrictModel):
+    """A stat test (evidently identifier) and/or its threshold; unset parts use the defaults."""
+
+    method: str | None = None
+    threshold: float | None = Field(None, gt=0)
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str | None) -> str | None:
+        return _check_method(value)
+
+
+class DriftConfig(StrictModel):
+    share_threshold: float = Field(
+        0.5, gt=0, le=1, description="dataset drift when this share of columns drifted"
+    )
+    method: str | None = Field(None, description="method for every column (evidently `method`)")
+    threshold: float | None = Field(None, gt=0)
+    numerical: MethodChoice = Field(default_factory=MethodChoice)
+    categorical: MethodChoice = Field(default_factory=MethodChoice)
+    columns: dict[str, MethodChoice] = Field(default_factory=dict)
+    max_categories: int = Field(
+        10_000,
+        ge=2,
+        description="categories kept per column (reference: the most frequent; window: this "
+        "many unseen ones more); the rest count as one '__other__' category",
+    )
+    correction: Literal["none", "bonferroni", "benjamini_hochberg"] = Field(
+        "none", description="multiple-testing correction of p-value tests across feature columns"
+    )
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str | None) -> str | None:
+        return _check_method(value)

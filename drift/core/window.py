@@ -1,0 +1,287 @@
+"""A bounded window: the last ``size`` accepted samples of one model, column by column.
+
+Every slot also keeps the time its sample arrived, so a view can be limited to the samples of
+the last N seconds (a time window, capped at ``size`` samples so memory stays bounded).
+
+Memory is fixed at construction (``size`` slots per column, 8 bytes for a number, 4 for a
+category code) plus each categorical column's vocabulary, which is capped. The window is owned by
+the service and mutated only through ``append``; evaluations work on a ``WindowView`` copied under
+the service's lock, summarized outside it.
+
+Summaries are incremental: the sorted values of a numerical column are carried from one
+evaluation to the next (evicted values removed, new ones inserted) instead of re-sorted, so an
+evaluation costs O(window) memory moves, not O(window log window) comparisons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from drift.core.columns import (
+    OTHER,
+    CategoricalData,
+    ColumnData,
+    ColumnType,
+    FloatArray,
+    NumericData,
+    canonical_category,
+)
+
+CodeArray = npt.NDArray[np.int32]
+MISSING_CODE = -1
+
+
+class Vocabulary:
+    """Category -> code for one categorical column.
+
+    Seeded with the reference's categories (same order, so counts align by code). Categories first
+    seen in the window get new codes, at most ``max_new`` of them; beyond that, and for every
+    unseen category when the reference itself was cut to its top categories, they count as
+    ``OTHER``.
+    """
+
+    def __init__(self, categories: Sequence[str], max_new: int) -> None:
+        self.categories: list[str] = list(categories)
+        self._codes = {cat: code for code, cat in enumerate(self.categories)}
+        self._closed = OTHER in self._codes  # the reference was truncated
+        self._limit = len(self.categories) + max_new
+
+    def __len__(self) -> int:
+        return len(self.categories)
+
+    def code(self, value: Any) -> int:
+        # ingested samples arrive already canonical (drift.ingest.samples); a str is its own
+        # spelling
+        key = value if type(value) is str else canonical_category(value)
+        if key is None:
+            return MISSING_CODE
+        found = self._codes.get(key)
+        if found is not None:
+            return found
+        if not self._closed and len(self.categories) < self._limit:
+            return self._add(key)
+        other = self._codes.get(OTHER)
+        return other if other is not None else self._add(OTHER)
+
+    def _add(self, key: str) -> int:
+        code = len(self.categories)
+        self.categories.append(key)
+        self._codes[key] = code
+        return code
+
+
+@dataclass(frozen=True, eq=False)
+class WindowView:
+    """Copies of the window's columns in arrival order, taken under the lock."""
+
+    numeric: Mapping[str, FloatArray]
+    codes: Mapping[str, CodeArray]
+    vocabularies: Mapping[str, tuple[str, ...]]
+    samples: int
+    total_seen: int
+
+
+@dataclass(frozen=True, eq=False)
+class WindowSnapshot:
+    """The window as the statistics see it (``ColumnData`` per column)."""
+
+    columns: Mapping[str, ColumnData]
+    samples: int
+    total_seen: int
+
+
+class CountWindow:
+    def __init__(
+        self,
+        column_types: Mapping[str, ColumnType],
+        size: int,
+        vocabularies: Mapping[str, Sequence[str]] | None = None,
+        max_new_categories: int = 10_000,
+    ) -> None:
+        if size <= 0:
+            raise ValueError("window size must be positive")
+        self.size = size
+        self._types = dict(column_types)
+        seeds = vocabularies or {}
+        self._vocab = {
+            name: Vocabulary(seeds.get(name, ()), max_new_categories)
+            for name, kind in self._types.items()
+            if kind is ColumnType.CATEGORICAL
+        }
+        self._buffers: dict[str, npt.NDArray[Any]] = {
+            name: np.full(size, np.nan)
+            if kind is ColumnType.NUMERICAL
+            else np.full(size, MISSING_CODE, dtype=np.int32)
+            for name, kind in self._types.items()
+        }
+        self._times = np.full(size, -np.inf)
+        self._next = 0
+        self._count = 0
+        self.total_seen = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def column_types(self) -> Mapping[str, ColumnType]:
+        return self._types
+
+    def append(
+        self, columns: Mapping[str, Sequence[Any] | FloatArray], n: int, at: float = 0.0
+    ) -> None:
+        """Add ``n`` samples that arrived at time ``at`` (any monotonic clock; only time windows
+        use it); only the last ``size`` of them are kept. Numerical values are floats (NaN or
+        None for missing); categorical values anything ``canonical_category`` takes."""
+        if n <= 0:
+            return
+        for name in self._buffers:
+            if len(columns[name]) != n:
+                raise ValueError(f"column {name!r} has {len(columns[name])} values, expected {n}")
+        start = max(0, n - self.size)
+        kept = n - start
+        # where the kept samples go: one run of the ring, or two when they wrap around it
+        first = min(kept, self.size - self._next)
+        spans = [(slice(self._next, self._next + first), slice(0, first))]
+        if first < kept:
+            spans.append((slice(0, kept - first), slice(first, kept)))
+        for name, buf in self._buffers.items():
+            vocab = self._vocab.get(name)
+            if vocab is None:
+                values = np.asarray(columns[name], dtype=np.float64)[start:]
+            else:
+                codes = (vocab.code(v) for v in columns[name][start:])
+                values = np.fromiter(codes, np.int32, count=kept)
+            for into, take in spans:
+                buf[into] = values[take]
+        for into, _ in spans:
+            self._times[into] = at
+        self._next = (self._next + kept) % self.size
+        self._count = min(self.size, self._count + n)
+        self.total_seen += n
+
+    def _ordered(self, buf: npt.NDArray[Any], last: int) -> npt.NDArray[Any]:
+        """The ``last`` newest values of ``buf`` in arrival order (a copy)."""
+        if self._count < self.size:
+            return buf[self._count - last : self._count].copy()
+        ordered = np.concatenate((buf[self._next :], buf[: self._next]))
+        return ordered[self.size - last :]
+
+    def count_since(self, since: float) -> int:
+        """How many of the kept samples arrived at or after ``since``."""
+        segments: tuple[FloatArray, ...]
+        if self._count < self.size:
+            segments = (self._times[: self._count],)
+        else:  # the ring holds two runs in arrival order: [next:] (older) then [:next]
+            segments = (self._times[self._next :], self._times[: self._next])
+        return sum(int(t.size - np.searchsorted(t, since, side="left")) for t in segments)
+
+    def view(self, since: float | None = None) -> WindowView:
+        """Copies for an evaluation; cheap (memcpy), meant to run under the service's lock.
+        With ``since``, only the samples that arrived at or after it (a time window)."""
+        last = self._count if since is None else self.count_since(since)
+        return WindowView(
+            numeric={
+                n: self._ordered(b, last) for n, b in self._buffers.items() if n not in self._vocab
+            },
+            codes={n: self._ordered(b, last) for n, b in self._buffers.items() if n in self._vocab},
+            vocabularies={n: tuple(v.categories) for n, v in self._vocab.items()},
+            samples=last,
+            total_seen=self.total_seen,
+        )
+
+    def raw(self) -> dict[str, npt.NDArray[Any]]:
+        """The column values in arrival order: floats, or canonical strings with None."""
+        view = self.view()
+        out: dict[str, npt.NDArray[Any]] = {}
+        for name in self._buffers:
+            if name in view.numeric:
+                out[name] = view.numeric[name]
+            else:
+                lookup = np.array([*view.vocabularies[name], None], dtype=object)
+                out[name] = lookup[view.codes[name]]  # code -1 picks the trailing None
+        return out
+
+    def snapshot(self) -> WindowSnapshot:
+        return Summarizer().summarize(self.view())
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the buffers and the vocabularies' strings (what grows with data)."""
+        buffers = sum(b.nbytes for b in self._buffers.values()) + self._times.nbytes
+        vocab = sum(len(c) + 49 for v in self._vocab.values() for c in v.categories)
+        return buffers + vocab
+
+
+def _positions_of(values: FloatArray, remove: FloatArray) -> npt.NDArray[np.intp]:
+    """Distinct positions in ``values`` (sorted) of the multiset ``remove`` (sorted, each
+    present in ``values``)."""
+    first = np.searchsorted(values, remove, side="left")
+    rank = np.arange(remove.size) - np.searchsorted(remove, remove, side="left")
+    positions: npt.NDArray[np.intp] = first + rank
+    return positions
+
+
+def _finite_sorted(values: FloatArray) -> FloatArray:
+    return np.sort(values[np.isfinite(values)])
+
+
+@dataclass
+class Summarizer:
+    """Turns views into snapshots, carrying sorted numerical values between evaluations.
+
+    With ``rank_against`` (the reference's sorted values per numerical column) it also carries,
+    for every window value, how many reference values are <= it, which the Wasserstein distance
+    would otherwise recompute with a binary search per value at every evaluation.
+    Owned by whoever evaluates one window (the service's evaluator); not thread-safe.
+    """
+
+    rank_against: Mapping[str, FloatArray] = field(default_factory=dict)
+    _previous: WindowView | None = None
+    _sorted: dict[str, FloatArray] = field(default_factory=dict)
+    _ranks: dict[str, npt.NDArray[np.intp]] = field(default_factory=dict)
+
+    def summarize(self, view: WindowView) -> WindowSnapshot:
+        columns: dict[str, ColumnData] = {}
+        prev = self._previous
+        new = view.total_seen - prev.total_seen if prev is not None else -1
+        incremental = prev is not None and 0 <= new < view.samples
+        for name, raw in view.numeric.items():
+            reference = self.rank_against.get(name)
+            previous_sorted = self._sorted.get(name)
+            previous_ranks = self._ranks.get(name)
+            ranks: npt.NDArray[np.intp] | None = None
+            if incremental and prev is not None and previous_sorted is not None:
+                evicted = prev.samples + new - view.samples
+                gone = _positions_of(previous_sorted, _finite_sorted(prev.numeric[name][:evicted]))
+                kept = np.delete(previous_sorted, gone)
+                added = _finite_sorted(raw[view.samples - new :])
+                at = np.searchsorted(kept, added, side="left")
+                values = np.insert(kept, at, added)
+                if reference is not None and previous_ranks is not None:
+                    added_ranks = np.searchsorted(reference, added, side="right")
+                    ranks = np.insert(np.delete(previous_ranks, gone), at, added_ranks)
+            else:
+                values = _finite_sorted(raw)
+            if reference is not None and ranks is None:
+                ranks = np.searchsorted(reference, values, side="right")
+            self._sorted[name] = values
+            if ranks is not None:
+                self._ranks[name] = ranks
+            columns[name] = NumericData.from_sorted(
+                values,
+                raw.size - int(values.size),
+                reference_ranks=ranks,
+                ranked_against=reference if ranks is not None else None,
+            )
+        for name, codes in view.codes.items():
+            categories = view.vocabularies[name]
+            present = codes[codes != MISSING_CODE]
+            freq = np.bincount(present, minlength=len(categories)).astype(np.int64)
+            freq.setflags(write=False)
+            columns[name] = CategoricalData(categories, freq, int(codes.size - present.size))
+        self._previous = view
+        return WindowSnapshot(columns=columns, samples=view.samples, total_seen=view.total_seen)

@@ -1,0 +1,78 @@
+"""Validation of ``POST /v1/models/{model}/labels``: ``{"labels": [{"id": ..., "label": ...}]}``.
+
+Like the samples API, one bad label never costs its neighbours their place: good labels are
+returned, each bad one becomes a ``Rejection`` naming its index and field.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from drift.errors import InvalidRequest
+from drift.ingest.samples import Rejection, RejectReason
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a bool"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _one(item: Any) -> tuple[str, object]:
+    if not isinstance(item, dict):
+        raise _Bad("(label)", RejectReason.WRONG_TYPE, f"expected an object, got {_kind(item)}")
+    if "id" not in item or item["id"] is None:
+        raise _Bad("id", RejectReason.MISSING_FIELD, "every label needs the id of its prediction")
+    sample_id = item["id"]
+    if isinstance(sample_id, bool) or not isinstance(sample_id, str | int):
+        raise _Bad(
+            "id", RejectReason.WRONG_TYPE, f"expected a string or integer, got {_kind(sample_id)}"
+        )
+    if "label" not in item or item["label"] is None:
+        raise _Bad("label", RejectReason.MISSING_FIELD, "every label needs 'label'")
+    label = item["label"]
+    if not isinstance(label, str | int | float | bool):
+        raise _Bad(
+            "label",
+            RejectReason.WRONG_TYPE,
+            f"expected a string, number or bool, got {_kind(label)}",
+        )
+    if isinstance(label, float) and not math.isfinite(label):
+        raise _Bad("label", RejectReason.INVALID_VALUE, "label must be finite")
+    return str(sample_id), label
+
+
+class _Bad(Exception):
+    def __init__(self, field_name: str, reason: RejectReason, detail: str) -> None:
+        self.field_name = field_name
+        self.reason = reason
+        self.detail = detail
+
+
+def validate_labels(
+    payload: Any, max_labels: int
+) -> tuple[list[tuple[str, object]], list[Rejection]]:
+    """Split a request body into (id, label) pairs and rejections; raises ``InvalidRequest``
+    when the body as a whole is unusable."""
+    if not isinstance(payload, dict):
+        raise InvalidRequest(422, "invalid_body", "(body)", "expected an object with 'labels'")
+    labels = payload.get("labels")
+    if labels is None:
+        raise InvalidRequest(422, "invalid_body", "labels", "missing 'labels'")
+    if not isinstance(labels, list):
+        raise InvalidRequest(
+            422, "invalid_body", "labels", f"expected an array, got {_kind(labels)}"
+        )
+    if len(labels) > max_labels:
+        raise InvalidRequest(
+            413, "too_many_labels", "labels", f"{len(labels)} labels exceed the limit {max_labels}"
+        )
+    good: list[tuple[str, object]] = []
+    rejections: list[Rejection] = []
+    for index, item in enumerate(labels):
+        try:
+            good.append(_one(item))
+        except _Bad as bad:
+            rejections.append(Rejection(index, bad.field_name, bad.reason, bad.detail))
+    return good, rejections

@@ -1,0 +1,253 @@
+"""Delivery off the request path: one bounded queue and one worker thread per sink, retries by
+a ``RetryPolicy`` (exponential backoff with jitter, a server's Retry-After as the floor), and a
+maximum age after which a notification is dropped and counted.
+
+``AlertDelivery`` is what the service holds: it feeds evaluations to the alert engine, turns
+Alertmanager payloads into notifications, routes each one to the channels its model has
+switched on, and exports ``drift_alerts_total``, ``drift_alert_queue_depth`` and
+``drift_alert_delivery_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+
+from drift.alerting import alertmanager
+from drift.alerting.engine import AlertEngine, WindowClock, reference_version
+from drift.alerting.notification import Notification
+from drift.alerting.policy import AlertPolicy, policies
+from drift.alerting.ports import AlertSink, SinkDeliveryError
+from drift.alerting.state import Deduplicator
+from drift.config import AlertsConfig, DeliveryConfig, Settings
+from drift.core.reference import ReferenceProfile
+from drift.core.report import DriftReport
+from drift.retry import RetryPolicy
+from exporters.prometheus.collector import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+OTHER_MODEL = "_other"  # the model label of forwarded alerts about models not configured here
+
+
+def retry_policy(config: DeliveryConfig) -> RetryPolicy:
+    return RetryPolicy(
+        initial_backoff=config.initial_backoff_seconds,
+        max_backoff=max(config.max_backoff_seconds, config.initial_backoff_seconds),
+        multiplier=config.multiplier,
+        jitter=config.jitter,
+        max_age=config.max_age_seconds,
+    )
+
+
+def build_sinks(config: AlertsConfig) -> dict[str, AlertSink]:
+    """The switched-on sinks of the config. Cheap: clients are created on the first send."""
+    sinks: dict[str, AlertSink] = {}
+    if config.slack is not None and config.slack.enabled:
+        from exporters.alerts.slack import SlackSink
+
+        sinks["slack"] = SlackSink(config.slack)
+    if config.kafka is not None and config.kafka.enabled:
+        from exporters.alerts.kafka import KafkaSink
+
+        sinks["kafka"] = KafkaSink(config.kafka)
+    return sinks
+
+
+class DeliveryWorker:
+    """A bounded FIFO and a thread delivering it in order. When the queue is full the oldest
+    waiting notification is dropped (the newest state is the one worth delivering)."""
+
+    def __init__(
+        self,
+        sink: AlertSink,
+        policy: RetryPolicy,
+        metrics: ServiceMetrics,
+        queue_size: int,
+        model_label: Callable[[str | None], str],
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sink = sink
+        self.channel = sink.channel
+        self.policy = policy
+        self.queue_size = queue_size
+        self._metrics = metrics
+        self._label = model_label
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._items: deque[tuple[Notification, float]] = deque()
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"drift-alerts-{self.channel}", daemon=True
+        )
+        metrics.alert_queue_depth.labels(self.channel).set_function(lambda: self.depth)
+
+    @property
+    def depth(self) -> int:
+        return len(self._items)
+
+    def _count(self, notification: Notification, status: str) -> None:
+        self._metrics.alerts.labels(self._label(notification.model), self.channel, status).inc()
+
+    def submit(self, notification: Notification) -> None:
+        """Queue a notification; never blocks."""
+        with self._cond:
+            if len(self._items) >= self.queue_size:
+                dropped, _ = self._items.popleft()
+                self._count(dropped, "dropped")
+                log.warning(
+                    "%s: queue full (%d), dropped %s %s of model %s",
+                    self.channel,
+                    self.queue_size,
+                    dropped.event_type,
+                    dropped.kind,
+                    dropped.model,
+                )
+            self._items.append((notification, self._clock()))
+            self._cond.notify()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        if self._items:
+            log.warning("%s: %d notification(s) not delivered at stop", self.channel, self.depth)
+        self.sink.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with self._cond:
+                while not self._items and not self._stop.is_set():
+                    self._cond.wait()
+                if self._stop.is_set():
+                    return
+                notification, queued_at = self._items.popleft()
+            self._deliver(notification, queued_at)
+
+    def _deliver(self, notification: Notification, queued_at: float) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.sink.send(notification)
+            except SinkDeliveryError as exc:
+                error = exc
+            except Exception as exc:  # a sink bug must not kill the worker
+                error = SinkDeliveryError(self.channel, f"{type(exc).__name__}: {exc}")
+            else:
+                self._count(notification, "sent")
+                elapsed = self._clock() - queued_at
+                self._metrics.alert_delivery_seconds.labels(self.channel).observe(elapsed)
+                return
+            delay = self.policy.delay(attempt, self._rng, error.retry_after)
+            if error.permanent or self.policy.expired(self._clock() - queued_at, delay):
+                self._count(notification, "dropped")
+                log.error(
+                    "%s: dropped %s %s of model %s after %d attempt(s): %s",
+                    self.channel,
+                    notification.event_type,
+                    notification.kind,
+                    notification.model,
+                    attempt,
+                    error.cause,
+                )
+                return
+            self._count(notification, "retried")
+            log.warning(
+                "%s: attempt %d failed (%s); retry in %.2fs", self.channel, attempt, error, delay
+            )
+            if self._stop.wait(delay):
+                return
+
+
+class AlertDelivery:
+    """Native alert evaluation, Alertmanager forwarding and one DeliveryWorker per sink."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: ServiceMetrics,
+        sinks: Mapping[str, AlertSink],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        config = settings.alerts
+        self.policies: dict[str, AlertPolicy] = policies(settings)
+        self.engine = AlertEngine(self.policies)
+        self.window_clock = WindowClock()
+        self.dedup = Deduplicator(config.repeat_interval_seconds)
+        self._clock = clock
+        self._dedup_lock = threading.Lock()
+        self._versions: dict[int, tuple[ReferenceProfile, str]] = {}
+        policy = retry_policy(config.delivery)
+        self.workers = {
+            channel: DeliveryWorker(
+                sink, policy, metrics, config.delivery.queue_size, self.model_label
+            )
+            for channel, sink in sinks.items()
+        }
+
+    def model_label(self, model: str | None) -> str:
+        return model if model is not None and model in self.policies else OTHER_MODEL
+
+    def start(self) -> None:
+        for worker in self.workers.values():
+            worker.start()
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+
+    def record_ingest(self, model: str, count: int) -> None:
+        self.window_clock.record(model, count, self._clock())
+
+    def _reference_version(self, profile: ReferenceProfile | None) -> str | None:
+        if profile is None:
+            return None
+        cached = self._versions.get(id(profile))
+        if cached is None or cached[0] is not profile:
+            cached = (profile, reference_version(profile))
+            self._versions = {id(profile): cached}  # one profile per model is current
+        return cached[1]
+
+    def observe(self, report: DriftReport, profile: ReferenceProfile | None) -> None:
+        """Called by the evaluator thread after each evaluation."""
+        start = self.window_clock.arrival(
+            report.model, report.samples_seen - report.window_samples + 1
+        )
+        version = self._reference_version(profile) if self.policies[report.model].native else None
+        for notification in self.engine.observe(report, self._clock(), start, version):
+            self.dispatch(notification)
+
+    def observe_performance(self, model: str, degraded: bool, detail: str) -> None:
+        """Called by the service's ticker after a performance evaluation of a model with a
+        ``performance.alert`` condition."""
+        for notification in self.engine.observe_performance(model, degraded, detail, self._clock()):
+            self.dispatch(notification)
+
+    def receive_alertmanager(self, payload: alertmanager.AlertmanagerPayload) -> int:
+        """Queue the payload's alerts (new or changed status only); how many were queued."""
+        now = self._clock()
+        queued = 0
+        for notification in alertmanager.notifications(payload, now, self.policies):
+            with self._dedup_lock:
+                admitted = self.dedup.admit(notification.alert_id, notification.status, now)
+            if admitted:
+                queued += self.dispatch(notification)
+        return queued
+
+    def dispatch(self, notification: Notification) -> int:
+        policy = self.policies.get(notification.model or "")
+        targets = [w for c, w in self.workers.items() if policy is None or policy.wants(c)]
+        for worker in targets:
+            worker.submit(notification)
+        return 1 if targets else 0

@@ -1,0 +1,349 @@
+"""The alerting rules: generated artifacts up to date, promtool-clean and unit-tested, documented.
+
+``promtool`` comes from the Debian package ``prometheus`` (see tests/integration/README.md);
+``yamllint`` from the dev extra. A missing tool skips those tests locally and fails them under
+``CI=true``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from drift.cli import main as cli_main
+from drift.config.collectors import PerformanceConfig
+from exporters.prometheus import rules as pr
+from tests.components import missing_component
+from tests.integration.conftest import binary
+
+ROOT = Path(__file__).resolve().parents[2]
+RULE_FILE = ROOT / "alert_rules" / pr.RULE_FILE_NAME
+PROMETHEUS_RULE = ROOT / "deploy" / pr.PROMETHEUS_RULE_FILE_NAME
+PROMTOOL_TESTS = ROOT / "alert_rules" / "tests" / "drift-sidecar.test.yaml"
+RUNBOOK = ROOT / "docs" / "runbook.md"
+README = ROOT / "README.md"
+REGENERATE = "drift-sidecar rules export alert_rules --prometheus-rule-dir deploy"
+
+# Alerts about a sidecar target or its CloudEvents input, not about one model.
+NOT_PER_MODEL = {"DriftSidecarDown", "DriftSidecarAbsent", "DriftCloudEventsUnpaired"}
+# Not a sidecar metric: Prometheus' own per-target series.
+PROMETHEUS_METRICS = {"up": "gauge"}
+
+RULES = [rule for group in pr.rule_groups() for rule in group.rules]
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT)
+
+
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+# generated artifacts ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "render"),
+    [(RULE_FILE, pr.render_rule_file), (PROMETHEUS_RULE, pr.render_prometheus_rule)],
+    ids=["rule-file", "prometheusrule"],
+)
+def test_committed_artifact_is_what_the_generator_writes(path: Path, render: Any) -> None:
+    assert path.read_text(encoding="utf-8") == render(), f"{path} is stale; run: {REGENERATE}"
+
+
+def test_cli_export_writes_the_committed_files(tmp_path: Path) -> None:
+    code = cli_main(
+        ["rules", "export", str(tmp_path), "--prometheus-rule-dir", str(tmp_path / "k")]
+    )
+    assert code == 0
+    assert (tmp_path / pr.RULE_FILE_NAME).read_text() == RULE_FILE.read_text()
+    assert (
+        tmp_path / "k" / pr.PROMETHEUS_RULE_FILE_NAME
+    ).read_text() == PROMETHEUS_RULE.read_text()
+
+
+def test_module_entry_point_writes_both_files_into_one_directory(tmp_path: Path) -> None:
+    assert pr.main([str(tmp_path)]) == 0
+    assert (tmp_path / pr.RULE_FILE_NAME).read_text() == RULE_FILE.read_text()
+    assert (tmp_path / pr.PROMETHEUS_RULE_FILE_NAME).read_text() == PROMETHEUS_RULE.read_text()
+
+
+def test_runbook_url_option_sets_every_link(tmp_path: Path) -> None:
+    base = "https://git.example.com/drift-sidecar/blob/main/docs/runbook.md"
+    assert cli_main(["rules", "export", str(tmp_path), "--runbook-url", base]) == 0
+    rules = [r for g in _load(tmp_path / pr.RULE_FILE_NAME)["groups"] for r in g["rules"]]
+    urls = [r["annotations"]["runbook_url"] for r in rules]
+    assert urls == [f"{base}#{r['alert'].lower()}" for r in rules]
+
+
+def test_yaml_text_round_trips_to_the_data() -> None:
+    groups = pr.rule_groups()
+    assert _load(RULE_FILE) == pr.rule_file(groups)
+    assert _load(PROMETHEUS_RULE) == pr.prometheus_rule(groups)
+
+
+def test_prometheus_rule_and_rule_file_have_the_same_groups() -> None:
+    resource = _load(PROMETHEUS_RULE)
+    assert resource["apiVersion"] == "monitoring.coreos.com/v1"
+    assert resource["kind"] == "PrometheusRule"
+    assert resource["metadata"]["name"] == "drift-sidecar"
+    assert resource["metadata"]["labels"]["app.kubernetes.io/name"] == "drift-sidecar"
+    assert "namespace" not in resource["metadata"]
+    assert resource["spec"]["groups"] == _load(RULE_FILE)["groups"]
+    assert [g["name"] for g in resource["spec"]["groups"]] == [
+        "drift-sidecar.drift",
+        "drift-sidecar.performance",
+        "drift-sidecar.health",
+    ]
+
+
+def test_extra_labels_for_the_rule_selector() -> None:
+    resource = pr.prometheus_rule(pr.rule_groups(), labels={"release": "kube-prometheus-stack"})
+    assert resource["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert resource["metadata"]["labels"]["app.kubernetes.io/name"] == "drift-sidecar"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (timedelta(minutes=15), "15m"),
+        (timedelta(hours=1), "1h"),
+        (timedelta(seconds=90), "90s"),
+        (timedelta(0), "0s"),
+    ],
+)
+def test_duration(value: timedelta, text: str) -> None:
+    assert pr.duration(value) == text
+
+
+def test_duration_refuses_fractions() -> None:
+    with pytest.raises(ValueError, match="whole"):
+        pr.duration(timedelta(milliseconds=1500))
+
+
+# the rules themselves ----------------------------------------------------------------------------
+
+
+def test_alert_names_are_unique() -> None:
+    names = [rule.name for rule in RULES]
+    assert len(names) == len(set(names))
+
+
+def test_required_alerts_exist() -> None:
+    assert {rule.name for rule in RULES} >= {
+        "DriftDatasetDetected",
+        "DriftColumnDetected",
+        "DriftPredictionDetected",
+        "DriftNoSamples",
+        "DriftSidecarDown",
+        "DriftReferenceNotLoaded",
+        "DriftReferenceStale",
+        "DriftEvaluationErrors",
+        "DriftAlertDeliveryFailing",
+        "DriftSamplesRejected",
+        "DriftModelPerformanceDegraded",
+        "DriftLabelsNotJoining",
+        "DriftCloudEventsUnpaired",
+        "DriftWindowInsufficientData",
+    }
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
+def test_rule_has_severity_annotations_and_a_runbook_link(rule: pr.AlertRule) -> None:
+    assert rule.severity in set(pr.Severity)
+    assert rule.summary.strip()
+    assert rule.description.strip()
+    assert rule.runbook_url == f"{pr.RUNBOOK_URL}#{rule.name.lower()}"
+    if rule.name not in NOT_PER_MODEL:
+        assert "{{ $labels.model }}" in rule.summary
+        assert "{{ $labels.model }}" in rule.description
+
+
+def test_dataset_alert_uses_the_sidecars_own_decision() -> None:
+    """README: dataset drift when the drifted share >= share_threshold; that decision (and the
+    edge case of no evaluated column) is ``drift_dataset_detected``, not a fixed threshold."""
+    (rule,) = [r for r in RULES if r.name == "DriftDatasetDetected"]
+    assert "drift_dataset_detected == 1" in rule.expr
+    assert not re.search(r"share\s*[<>]=?\s*[\d.]", rule.expr)
+
+
+def test_performance_alert_uses_the_sidecars_own_condition() -> None:
+    """The per-model ``performance.alert`` (metric, max_drop / min_value / max_value) is decided
+    by the sidecar; the rule only adds the ``for:``."""
+    (rule,) = [r for r in RULES if r.name == "DriftModelPerformanceDegraded"]
+    assert rule.expr == "drift_model_performance_degraded == 1"
+    assert rule.for_ == pr.PERFORMANCE_DEGRADED_FOR
+
+
+def test_labels_matched_window_covers_the_label_ttl() -> None:
+    """A label expires label_ttl_seconds after it arrived; the matches of the same batch must
+    still be inside the matched window when its expiries are counted (the ``batch`` case of
+    the promtool tests), or a partly matching batch would fire the alert."""
+    ttl = timedelta(seconds=PerformanceConfig().label_ttl_seconds)
+    assert ttl + pr.LABELS_EXPIRED_WINDOW < pr.LABELS_MATCHED_WINDOW
+    (rule,) = [r for r in RULES if r.name == "DriftLabelsNotJoining"]
+    assert f"[{pr.duration(pr.LABELS_MATCHED_WINDOW)}]" in rule.expr
+    assert "unless" in rule.expr  # no matched series at all (never matched) must fire too
+
+
+METRIC_ROW = re.compile(r"^\| `(\w+)` \| (\w+) \|", re.MULTILINE)
+PROMQL_KEYWORDS = {"and", "or", "unless", "bool", "offset"}
+
+
+def _section(text: str, heading: str) -> str:
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def _readme_metrics() -> dict[str, str]:
+    table = _section(README.read_text(encoding="utf-8"), "Metrics")
+    return dict(METRIC_ROW.findall(table))
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names in a PromQL expression (enough PromQL for these rules)."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}|\[[^\]]*\]", "", text)
+    text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
+    names = set()
+    for match in re.finditer(r"(?<![\w.])[A-Za-z_:][\w:]*", text):
+        if match.group() in PROMQL_KEYWORDS or text[match.end() :].lstrip().startswith("("):
+            continue  # a keyword or a function
+        names.add(match.group())
+    return names
+
+
+def test_metric_names_parser() -> None:
+    expr = (
+        'sum without (reason) (rate(a_total{x="y"}[5m])) / on (job) b > 30 * 86400\n'
+        'and absent(up{job=~"c.*"}) unless d offset 5m > bool 1e3'
+    )
+    assert metric_names(expr) == {"a_total", "b", "up", "d"}
+
+
+def test_every_metric_is_documented() -> None:
+    known = {**_readme_metrics(), **PROMETHEUS_METRICS}
+    assert "drift_dataset_detected" in known  # the README table was found
+    for rule in RULES:
+        unknown = metric_names(rule.expr) - set(known)
+        assert not unknown, f"{rule.name}: {unknown} not in the README's metric table"
+        for counter in re.findall(r"\b(?:rate|increase)\(\s*([A-Za-z_:][\w:]*)", rule.expr):
+            assert known[counter] == "counter", f"{rule.name}: rate/increase of {counter}"
+
+
+# promtool ------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_promtool_check_rules() -> None:
+    result = _run([binary("promtool"), "check", "rules", "--lint-fatal", str(RULE_FILE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(RULES)} rules found" in result.stdout
+
+
+@pytest.mark.integration
+def test_promtool_check_rules_on_the_prometheus_rule_spec(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(_load(PROMETHEUS_RULE)["spec"]), encoding="utf-8")
+    result = _run([binary("promtool"), "check", "rules", "--lint-fatal", str(spec)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.integration
+def test_promtool_unit_tests_pass() -> None:
+    result = _run([binary("promtool"), "test", "rules", str(PROMTOOL_TESTS)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_promtool_tests_use_the_committed_rule_file() -> None:
+    tests = _load(PROMTOOL_TESTS)
+    files = [(PROMTOOL_TESTS.parent / f).resolve() for f in tests["rule_files"]]
+    assert files == [RULE_FILE]
+
+
+def test_every_alert_is_shown_firing_and_not_firing() -> None:
+    """promtool passes an ``alertname`` that no rule has with ``exp_alerts: []``; so check that
+    every case names a real alert, and every alert has a firing and a silent case."""
+    firing: set[str] = set()
+    silent: set[str] = set()
+    for case in _load(PROMTOOL_TESTS)["tests"]:
+        for check in case["alert_rule_test"]:
+            (firing if check.get("exp_alerts") else silent).add(check["alertname"])
+    names = {rule.name for rule in RULES}
+    assert firing | silent <= names
+    assert names - firing == set(), "alerts never shown firing"
+    assert names - silent == set(), "alerts never shown not firing"
+
+
+# documentation -------------------------------------------------------------------------------
+
+
+def _github_anchor(heading: str) -> str:
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _runbook_sections() -> dict[str, str]:
+    text = RUNBOOK.read_text(encoding="utf-8")
+    parts = re.split(r"^## (.+)$", text, flags=re.MULTILINE)
+    return {
+        _github_anchor(title): body for title, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.name)
+def test_runbook_has_a_section_for_the_alert(rule: pr.AlertRule) -> None:
+    sections = _runbook_sections()
+    anchor = rule.runbook_url.partition("#")[2]
+    assert anchor in sections, f"docs/runbook.md has no '## {rule.name}'"
+    body = sections[anchor]
+    for part in ("**What it means.**", "**What to check.**", "**What to do.**", "**Why "):
+        assert part in body, f"{rule.name}: no {part} in its runbook section"
+    assert f"**Severity** `{rule.severity.value}`" in body
+    if rule.for_:
+        assert f"**for** `{pr.duration(rule.for_)}`" in body
+        assert f"`for: {pr.duration(rule.for_)}`" in body
+    else:
+        assert "no `for`" in body
+
+
+def test_runbook_has_no_section_for_a_removed_alert() -> None:
+    alerts = {rule.name.lower() for rule in RULES}
+    assert {a for a in _runbook_sections() if a.startswith("drift")} == alerts
+
+
+ALERT_ROW = re.compile(r"^\| `(Drift\w+)` \| (\w+) \| .+ \| (\w+) \|$", re.MULTILINE)
+
+
+def test_readme_alert_table_matches_the_rules() -> None:
+    table = _section(README.read_text(encoding="utf-8"), "Alerting rules")
+    rows = {name: (severity, for_) for name, severity, for_ in ALERT_ROW.findall(table)}
+    expected = {r.name: (r.severity.value, pr.duration(r.for_) if r.for_ else "0") for r in RULES}
+    assert rows == expected
+    assert "drift-sidecar rules export DIR" in table
+    assert "(docs/runbook.md)" in table
+
+
+# yamllint ------------------------------------------------------------------------------------
+
+# annotations stay on one line each, so lines may be long; everything else is yamllint's default
+YAMLLINT_CONFIG = "{extends: default, rules: {line-length: disable}}"
+
+
+def test_yamllint_strict() -> None:
+    if importlib.util.find_spec("yamllint") is None:
+        missing_component("yamllint is not installed (pip install -e '.[dev]')")
+    files = [RULE_FILE, PROMETHEUS_RULE, PROMTOOL_TESTS]
+    command = [sys.executable, "-m", "yamllint", "-s", "-d", YAMLLINT_CONFIG]
+    result = _run([*command, *map(str, files)])
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,477 @@
+"""The generated Grafana dashboards: committed copies, SDK round trip, required fields, grid,
+thresholds that match the alert rules, variables, links, file provisioning and README.
+
+What Grafana needs from a dashboard is checked with a JSON schema (``DASHBOARD_SCHEMA``); that
+every query returns data on real metrics is ``tests/integration/test_dashboards_prometheus.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.cog.plugins import register_default_plugins
+from grafana_foundation_sdk.models import prometheus as prometheus_model
+from grafana_foundation_sdk.models.dashboard import Dashboard, Panel, RowPanel
+
+from drift.cli import main
+from exporters.grafana import files as gf
+from exporters.grafana.common import DETAIL_UID, OVERVIEW_UID, PENDING_METRICS, TAG
+from exporters.grafana.dashboards import DASHBOARDS, all_dashboards, dashboard_json, panel_queries
+from exporters.grafana.panels import NEUTRAL, Cell, Section, layout, stat_panel
+from exporters.prometheus.rules import REFERENCE_MAX_AGE_DAYS, REJECTED_SHARE
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / "dashboards"
+README = ROOT / "README.md"
+
+DASHBOARD_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["uid", "title", "panels", "templating", "schemaVersion"],
+    "not": {"required": ["id"]},  # Grafana assigns ids; a fixed one breaks import elsewhere
+    "properties": {
+        "uid": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,40}$"},
+        "title": {"type": "string", "minLength": 1},
+        "schemaVersion": {"type": "integer", "minimum": 36},
+        "panels": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "if": {"properties": {"type": {"const": "row"}}, "required": ["type"]},
+                "then": {"$ref": "#/$defs/row"},
+                "else": {"$ref": "#/$defs/panel"},
+            },
+        },
+        "templating": {
+            "type": "object",
+            "required": ["list"],
+            "properties": {
+                "list": {
+                    "type": "array",
+                    "items": {"type": "object", "required": ["name", "type"]},
+                }
+            },
+        },
+    },
+    "$defs": {
+        "gridPos": {
+            "type": "object",
+            "required": ["x", "y", "w", "h"],
+            "properties": {
+                "x": {"type": "integer", "minimum": 0, "maximum": 23},
+                "y": {"type": "integer", "minimum": 0},
+                "w": {"type": "integer", "minimum": 1, "maximum": 24},
+                "h": {"type": "integer", "minimum": 1},
+            },
+        },
+        "row": {
+            # an expanded row: its panels follow it in the top-level list; a row's own
+            # "panels" only holds them while it is collapsed
+            "type": "object",
+            "required": ["id", "type", "title", "gridPos", "collapsed", "panels"],
+            "properties": {
+                "id": {"type": "integer", "minimum": 1},
+                "title": {"type": "string", "minLength": 1},
+                "gridPos": {
+                    "$ref": "#/$defs/gridPos",
+                    "properties": {"x": {"const": 0}, "w": {"const": 24}, "h": {"const": 1}},
+                },
+                "collapsed": {"const": False},
+                "panels": {"maxItems": 0},
+            },
+        },
+        "datasource": {
+            "type": "object",
+            "required": ["type", "uid"],
+            "properties": {"type": {"const": "prometheus"}, "uid": {"const": "${datasource}"}},
+        },
+        "panel": {
+            "type": "object",
+            "required": ["id", "type", "title", "description", "gridPos", "datasource", "targets"],
+            "properties": {
+                "id": {"type": "integer", "minimum": 1},
+                "type": {"enum": ["timeseries", "stat", "state-timeline", "table"]},
+                "title": {"type": "string", "minLength": 1},
+                "description": {"type": "string", "minLength": 20},
+                "gridPos": {"$ref": "#/$defs/gridPos"},
+                "datasource": {"$ref": "#/$defs/datasource"},
+                "targets": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["refId", "expr", "datasource"],
+                        "properties": {
+                            "refId": {"type": "string", "pattern": "^[A-Z]$"},
+                            "expr": {"type": "string", "minLength": 1},
+                            "datasource": {"$ref": "#/$defs/datasource"},
+                        },
+                    },
+                },
+                "fieldConfig": {
+                    "type": "object",
+                    "required": ["defaults"],
+                    "properties": {
+                        "defaults": {
+                            "type": "object",
+                            "required": ["unit"],
+                            "properties": {"unit": {"type": "string", "minLength": 1}},
+                        }
+                    },
+                },
+            },
+        },
+    },
+}
+
+IDS = [spec.uid for spec in DASHBOARDS]
+
+
+@pytest.fixture(params=DASHBOARDS, ids=IDS)
+def board(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return dashboard_json(request.param)
+
+
+def panels_by_title(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {panel["title"]: panel for panel in data["panels"]}
+
+
+def query_panels(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The panels with queries: every panel but the Grafana rows (section titles)."""
+    return [panel for panel in data["panels"] if panel["type"] != "row"]
+
+
+def section_of(data: dict[str, Any], title: str) -> str | None:
+    """The title of the Grafana row above panel ``title`` (None above the first row)."""
+    section = None
+    for panel in data["panels"]:
+        if panel["type"] == "row":
+            section = panel["title"]
+        elif panel["title"] == title:
+            return section
+    raise KeyError(title)
+
+
+def steps(panel: dict[str, Any]) -> list[tuple[float | None, str]]:
+    config = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    return [(step["value"], step["color"]) for step in config]
+
+
+# committed copies ----------------------------------------------------------------------------
+
+
+def test_committed_files_are_what_the_generator_writes() -> None:
+    expected = gf.rendered_files()
+    committed = {
+        path.relative_to(COMMITTED): path.read_text(encoding="utf-8")
+        for path in COMMITTED.rglob("*")
+        if path.is_file() and path.name != "README.md"
+    }
+    assert set(committed) == set(expected), "run: drift-sidecar dashboards export dashboards"
+    for relative, text in expected.items():
+        assert committed[relative] == text, f"{relative} is stale: drift-sidecar dashboards export"
+
+
+def test_generator_is_pure() -> None:
+    first = [data for _, data in all_dashboards()]
+    second = [data for _, data in all_dashboards()]
+    assert first == second
+
+
+def test_export_cli_writes_the_committed_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dashboards", "export", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert sorted(printed) == sorted(str(tmp_path / p) for p in gf.rendered_files())
+    for relative in gf.rendered_files():
+        assert (tmp_path / relative).read_text() == (COMMITTED / relative).read_text()
+
+
+# the SDK and the schema ----------------------------------------------------------------------
+
+
+def test_round_trips_through_the_sdk(board: dict[str, Any]) -> None:
+    register_default_plugins()  # decode targets as Prometheus queries, panel options by type
+    parsed = Dashboard.from_json(board)
+    assert parsed.panels is not None
+    for panel in parsed.panels:
+        if isinstance(panel, RowPanel):
+            continue
+        assert isinstance(panel, Panel)
+        assert panel.targets
+        assert all(isinstance(t, prometheus_model.Dataquery) for t in panel.targets)
+    assert json.loads(json.dumps(parsed, cls=JSONEncoder)) == board
+
+
+def test_schema_of_what_grafana_requires(board: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator.check_schema(DASHBOARD_SCHEMA)
+    jsonschema.validate(board, DASHBOARD_SCHEMA)
+
+
+def test_schema_rejects_a_target_without_ref_id(board: dict[str, Any]) -> None:
+    del board["panels"][0]["targets"][0]["refId"]
+    with pytest.raises(jsonschema.ValidationError, match="refId"):
+        jsonschema.validate(board, DASHBOARD_SCHEMA)
+
+
+def test_panel_ids_and_ref_ids_are_unique(board: dict[str, Any]) -> None:
+    ids = [panel["id"] for panel in board["panels"]]
+    assert len(ids) == len(set(ids))
+    titles = [panel["title"] for panel in board["panels"]]
+    assert len(titles) == len(set(titles))
+    for panel in query_panels(board):
+        refs = [target["refId"] for target in panel["targets"]]
+        assert len(refs) == len(set(refs)), panel["title"]
+
+
+def test_panels_do_not_overlap_and_fit_the_grid(board: dict[str, Any]) -> None:
+    boxes = [(p["title"], p["gridPos"]) for p in board["panels"]]
+    for title, pos in boxes:
+        assert pos["x"] + pos["w"] <= 24, title
+    for (a, pa), (b, pb) in itertools.combinations(boxes, 2):
+        apart = (
+            pa["x"] + pa["w"] <= pb["x"]
+            or pb["x"] + pb["w"] <= pa["x"]
+            or pa["y"] + pa["h"] <= pb["y"]
+            or pb["y"] + pb["h"] <= pa["y"]
+        )
+        assert apart, f"{a} {pa} overlaps {b} {pb}"
+
+
+def test_layout_puts_a_section_row_between_panel_rows() -> None:
+    def cell(title: str, width: int, height: int) -> Cell:
+        panel = stat_panel(title, "a panel of the layout test", "none", [], NEUTRAL)
+        return Cell(panel, width, height)
+
+    placed = layout([[cell("a", 12, 4), cell("b", 12, 3)], Section("S"), [cell("c", 24, 2)]])
+    built = [item.build() for item in placed]
+    boxes = [(b.id_val, b.title, b.grid_pos.to_json() if b.grid_pos else None) for b in built]
+    assert boxes == [
+        (1, "a", {"h": 4, "w": 12, "x": 0, "y": 0}),
+        (2, "b", {"h": 3, "w": 12, "x": 12, "y": 0}),
+        (3, "S", {"h": 1, "w": 24, "x": 0, "y": 4}),
+        (4, "c", {"h": 2, "w": 24, "x": 0, "y": 5}),
+    ]
+    assert isinstance(built[2], RowPanel)
+    assert built[2].collapsed is False
+    with pytest.raises(ValueError, match="wider than 24"):
+        layout([[cell("d", 16, 2), cell("e", 9, 2)]])
+
+
+def test_every_query_is_scoped_by_the_variables(board: dict[str, Any]) -> None:
+    model_selector = 'model=~"$model"' if board["uid"] == OVERVIEW_UID else 'model="$model"'
+    for title, ref, expr in panel_queries(board):
+        assert 'job=~"$job"' in expr, (title, ref)
+        assert 'namespace=~"$namespace"' in expr, (title, ref)
+        per_target = "up{" in expr or "drift_requests_rejected_total" in expr
+        assert per_target or model_selector in expr, (title, ref, expr)
+
+
+# thresholds, variables, links ----------------------------------------------------------------
+
+
+def test_state_panels_turn_red_where_the_alerts_fire() -> None:
+    overview = panels_by_title(dashboard_json(DASHBOARDS[0]))
+    detail = panels_by_title(dashboard_json(DASHBOARDS[1]))
+    fires_at_one = [
+        (overview["Models in drift"], "drift_dataset_detected"),
+        (overview["Prediction drift"], "drift_prediction_detected"),
+        (overview["Evaluation errors (10m)"], "drift_evaluation_errors_total"),
+        (overview["Degraded performance"], "drift_model_performance_degraded"),
+        (detail["Dataset drift"], "drift_dataset_detected"),
+        (detail["Prediction drift"], "drift_prediction_detected"),
+        (detail["Performance degraded"], "drift_model_performance_degraded"),
+    ]
+    for panel, metric in fires_at_one:
+        assert metric in panel["targets"][0]["expr"]
+        assert steps(panel) == [(None, "green"), (1, "red")], panel["title"]
+    info_at_one = [overview["Time windows without verdict"], detail["Insufficient data"]]
+    for panel in info_at_one:  # DriftWindowInsufficientData is an info alert: yellow
+        assert "drift_window_insufficient_data" in panel["targets"][0]["expr"]
+        assert steps(panel) == [(None, "green"), (1, "yellow")], panel["title"]
+    for panel in (
+        overview["References loaded"],
+        overview["Sidecars up"],
+        detail["Reference loaded"],
+    ):
+        assert steps(panel) == [(None, "red"), (1, "green")], panel["title"]
+    assert steps(overview["Rejected sample share"]) == [(None, "green"), (REJECTED_SHARE, "red")]
+    assert steps(detail["Reference age"])[1] == (REFERENCE_MAX_AGE_DAYS * 86400, "red")
+    assert "> bool 0" in overview["Evaluation errors (10m)"]["targets"][0]["expr"]
+
+
+def test_every_panel_has_a_unit_and_a_description(board: dict[str, Any]) -> None:
+    for panel in query_panels(board):
+        assert panel["fieldConfig"]["defaults"]["unit"], panel["title"]
+        assert len(panel["description"]) >= 40, panel["title"]
+
+
+def test_template_variables(board: dict[str, Any]) -> None:
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    common = ["datasource", "namespace", "job", "model", "sidecar_url"]
+    extra = [] if board["uid"] == OVERVIEW_UID else ["perf_metric"]
+    assert list(variables) == [*common, *extra]
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("namespace", "job"):
+        assert variables[name]["multi"] is True
+        assert variables[name]["allValue"] == ".*"
+    assert variables["model"]["multi"] is (board["uid"] == OVERVIEW_UID)
+    assert variables["model"]["query"].startswith("label_values(drift_window_size{")
+    assert variables["sidecar_url"]["type"] == "textbox"
+
+
+def test_links_between_dashboards_and_to_the_report() -> None:
+    overview = dashboard_json(DASHBOARDS[0])
+    detail = dashboard_json(DASHBOARDS[1])
+    for board in (overview, detail):
+        link = board["links"][0]
+        assert (link["type"], link["tags"], link["includeVars"], link["keepTime"]) == (
+            "dashboards", [TAG], True, True)  # fmt: skip
+        assert TAG in board["tags"]
+    report = detail["links"][1]
+    assert report["url"] == "${sidecar_url}/v1/models/${model}/report"
+    data_links = panels_by_title(overview)["Models in drift"]["fieldConfig"]["defaults"]["links"]
+    urls = [link["url"] for link in data_links]
+    assert urls[0].startswith(f"/d/{DETAIL_UID}/")
+    assert "var-model=${__field.labels.model}" in urls[0]
+    assert urls[1] == "${sidecar_url}/v1/models/${__field.labels.model}/report"
+
+
+def test_performance_graph_repeats_per_metric_with_the_reference_dashed() -> None:
+    detail = dashboard_json(DASHBOARDS[1])
+    variables = {v["name"]: v for v in detail["templating"]["list"]}
+    metric = variables["perf_metric"]
+    assert metric["query"] == (
+        'label_values(drift_model_performance{namespace=~"$namespace", job=~"$job", '
+        'model="$model"}, metric)'
+    )
+    assert (metric["multi"], metric["includeAll"], metric["allValue"]) == (True, True, ".*")
+    (panel,) = [p for p in detail["panels"] if p.get("repeat") == "perf_metric"]
+    assert (panel["repeatDirection"], panel["maxPerRow"]) == ("h", 4)
+    assert "$perf_metric" in panel["title"]
+    current, reference = panel["targets"]
+    assert "drift_model_performance{" in current["expr"]
+    assert "drift_model_performance_reference{" in reference["expr"]
+    for target in (current, reference):
+        assert 'metric=~"$perf_metric"' in target["expr"]
+    (override,) = panel["fieldConfig"]["overrides"]
+    assert override["matcher"] == {"id": "byFrameRefID", "options": reference["refId"]}
+    styles = {p["id"]: p["value"] for p in override["properties"]}
+    assert styles["custom.lineStyle"]["fill"] == "dash"
+    assert "min" not in panel["fieldConfig"]["defaults"]  # r2 can be negative
+
+
+def test_performance_panels_are_in_their_own_section() -> None:
+    """Grafana rows group the new panels under "Model performance", after the drift panels,
+    which keep their positions."""
+    for spec, expected in (
+        (DASHBOARDS[0], ["Degraded performance", "Model versions", "Time windows without verdict"]),
+        (
+            DASHBOARDS[1],
+            [
+                "Performance degraded",
+                "Labelled samples",
+                "Model version",
+                "Insufficient data",
+                "CloudEvents pending",
+                "Performance: $perf_metric",
+                "Label join outcomes",
+                "Waiting for a match",
+                "CloudEvents by outcome",
+            ],
+        ),
+    ):
+        data = dashboard_json(spec)
+        rows = [p for p in data["panels"] if p["type"] == "row"]
+        assert [r["title"] for r in rows] == ["Model performance"]
+        after = [p["title"] for p in data["panels"][data["panels"].index(rows[0]) + 1 :]]
+        assert after == expected
+        assert all(section_of(data, title) == "Model performance" for title in expected)
+        assert section_of(data, query_panels(data)[0]["title"]) is None
+
+
+def test_model_version_shows_an_unset_version() -> None:
+    for spec, title in ((DASHBOARDS[0], "Model versions"), (DASHBOARDS[1], "Model version")):
+        expr = panels_by_title(dashboard_json(spec))[title]["targets"][0]["expr"]
+        assert expr.startswith("label_replace(")
+        assert "drift_model_info{" in expr
+        assert expr.endswith(', "version", "no version", "version", "")')
+
+
+def test_sidecar_metrics_on_the_detail_are_limited_to_the_models_sidecars() -> None:
+    """The CloudEvents metrics have no model label; the detail dashboard shows those of the
+    sidecars that monitor ``$model`` (``and on (job, instance) drift_model_info{...}``)."""
+    detail = dashboard_json(DASHBOARDS[1])
+    exprs = [e for _, _, e in panel_queries(detail) if "drift_cloudevents" in e]
+    assert len(exprs) == 3
+    for expr in exprs:
+        assert re.search(r'and on \(job, instance\) drift_model_info\{[^}]*model="\$model"', expr)
+
+
+def test_pending_metrics_are_used_by_panels_and_explained() -> None:
+    exprs = [e for _, data in all_dashboards() for _, _, e in panel_queries(data)]
+    for metric, reason in PENDING_METRICS.items():
+        assert any(metric in expr for expr in exprs), f"{metric} is used by no panel: drop it"
+        assert len(reason) > 40, metric
+
+
+# file provisioning ---------------------------------------------------------------------------
+
+
+def test_provider_reads_the_json_from_the_given_path() -> None:
+    files = gf.rendered_files("/srv/dashboards")
+    provider = yaml.safe_load(files[gf.PROVIDER_FILE])
+    assert provider["apiVersion"] == 1
+    (entry,) = provider["providers"]
+    assert entry["type"] == "file"
+    assert entry["options"]["path"] == "/srv/dashboards"
+    assert (entry["folder"], entry["folderUid"]) == (gf.FOLDER_TITLE, gf.FOLDER_UID)
+
+
+def test_configmap_for_the_grafana_sidecar() -> None:
+    files = gf.rendered_files()
+    configmap = yaml.safe_load(files[gf.CONFIGMAP_FILE])
+    assert (configmap["apiVersion"], configmap["kind"]) == ("v1", "ConfigMap")
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"  # a string, not 1
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", configmap["metadata"]["name"])
+    assert set(configmap["data"]) == {spec.file_name for spec in DASHBOARDS}
+    for spec in DASHBOARDS:
+        assert json.loads(configmap["data"][spec.file_name]) == dashboard_json(spec)
+
+
+def test_yamllint_on_the_provider_and_configmap() -> None:
+    config = "{extends: default, rules: {line-length: disable}}"  # the JSON lines are long
+    paths = [str(COMMITTED / gf.PROVIDER_FILE), str(COMMITTED / gf.CONFIGMAP_FILE)]
+    result = subprocess.run(
+        [sys.executable, "-m", "yamllint", "-s", "-d", config, *paths],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# README --------------------------------------------------------------------------------------
+
+
+def test_readme_describes_every_panel() -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Dashboards", 1)[1].split("\n## ", 1)[0]
+    for _, data in all_dashboards():
+        for panel in data["panels"]:
+            assert f"**{panel['title']}**" in section, panel["title"]
+    for command in ("drift-sidecar dashboards export", "drift-sidecar dashboards provision"):
+        assert command in section
+    assert "contract test" in section
