@@ -1,6 +1,11 @@
 """drift-sidecar: data and model drift monitoring beside a model server.
 
 ``drift.compare(reference, current, **options) -> DriftReport`` runs the engine on two frames.
+
+One folder per layer (docs/architecture.md), each importing only those below it: ``service``
+(the composition root) -> ``sources``, ``alerting`` and the top-level ``exporters`` package ->
+``ingest`` -> ``config`` -> ``core`` (pure statistics) -> ``errors``, ``ports``, ``retry``.
+``client`` is what model servers import and depends on none of them.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import math
 import time
 
 import numpy as np
+from scipy.stats import false_discovery_control
 
 from drift.core.columns import ColumnData, ColumnType
 from drift.core.options import DriftConfig
@@ -84,18 +85,13 @@ def column_drift(column: ColumnProfile, current: ColumnData, options: DriftConfi
 
 
 def adjusted_p_values(p_values: np.ndarray, correction: str) -> np.ndarray:
-    """Bonferroni: min(1, m p). Benjamini-Hochberg: the step-up adjusted p-values
-    min_{j >= i} (m / j) p_(j), capped at 1 (as ``statsmodels``' ``fdr_bh``)."""
-    m = p_values.size
+    """Bonferroni: min(1, m p). Benjamini-Hochberg: the step-up adjusted p-values of
+    ``scipy.stats.false_discovery_control`` (equal to ``statsmodels``' ``fdr_bh``)."""
     if correction == "bonferroni":
-        bonferroni: np.ndarray = np.minimum(1.0, p_values * m)
+        bonferroni: np.ndarray = np.minimum(1.0, p_values * p_values.size)
         return bonferroni
-    order = np.argsort(p_values, kind="stable")
-    ranked = p_values[order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum(1.0, np.minimum.accumulate(ranked[::-1])[::-1])
-    out = np.empty(m)
-    out[order] = adjusted
-    return out
+    adjusted: np.ndarray = false_discovery_control(p_values, method="bh")
+    return adjusted
 
 
 def correct(columns: tuple[ColumnDrift, ...], correction: str) -> tuple[ColumnDrift, ...]:

@@ -1,0 +1,1 @@
+"""Tests of drift.alerting: the state machine and the Kafka event format."""

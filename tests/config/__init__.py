@@ -1,0 +1,1 @@
+"""Tests of drift.config: validation, dotted error paths, env overrides."""

@@ -1,0 +1,1 @@
+"""Tests of drift.core: the statistics against scipy, evidently, scikit-learn and statsmodels."""

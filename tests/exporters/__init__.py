@@ -1,0 +1,1 @@
+"""Tests of exporters: Prometheus rules (promtool), exposition, dashboards, delivery, Slack."""

@@ -1,0 +1,1 @@
+"""Tests of drift.ingest: request bodies, samples, labels, CloudEvents parsing and pairing."""

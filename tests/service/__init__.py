@@ -1,0 +1,1 @@
+"""Tests of drift.service through its HTTP API (in-process app, raw sockets for the fast path)."""

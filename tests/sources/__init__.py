@@ -1,0 +1,1 @@
+"""Tests of drift.sources and of the service's reference loading over them."""
