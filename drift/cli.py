@@ -85,14 +85,11 @@ def _run_server(settings: Settings, host: str, port: int) -> int:
 def _compare_sections(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """The ``columns`` and ``drift`` sections for ``compare``: from a sidecar config (one model,
     or ``--model``) or from a file with just those two top-level keys."""
-    import yaml
-
-    from drift.config import expand_env, load_settings
+    from drift.config import load_settings, read_config
 
     if not args.config:
         return {}, {}
-    text = Path(args.config).read_text(encoding="utf-8")
-    data = yaml.safe_load(expand_env(text)) or {}
+    data = read_config(args.config) or {}
     if isinstance(data, dict) and "models" in data:
         settings = load_settings(args.config)
         names = list(settings.models)

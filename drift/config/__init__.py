@@ -3,8 +3,9 @@ environment variables, validated at start-up with every error named by its dotte
 
 One module per concern: ``models`` (reference, window, the per-model section), ``alerts``
 (native alerting, Slack, Kafka, delivery), ``collectors`` (KServe/Seldon, CloudEvents,
-performance, reporting), ``settings`` (server, ``Settings``), ``loading`` (reading the file).
-The column roles and drift options are ``drift.core.options``, re-exported here.
+performance, reporting), ``settings`` (server, ``Settings``), ``env`` (``${VAR}`` expansion
+after parsing), ``loading`` (reading the file). The column roles and drift options are
+``drift.core.options``, re-exported here.
 
 May import: ``drift.core`` (option models, method and metric names) and ``drift.errors``.
 """
@@ -28,7 +29,8 @@ from drift.config.collectors import (
     ReportingConfig,
     SeldonConfig,
 )
-from drift.config.loading import expand_env, load_settings, settings_from_mapping
+from drift.config.env import expand_env, load_yaml
+from drift.config.loading import load_settings, read_config, settings_from_mapping
 from drift.config.models import (
     ClearMLReferenceConfig,
     ModelConfig,
@@ -68,5 +70,7 @@ __all__ = [
     "WindowConfig",
     "expand_env",
     "load_settings",
+    "load_yaml",
+    "read_config",
     "settings_from_mapping",
 ]

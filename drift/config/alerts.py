@@ -5,6 +5,7 @@ refused."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -14,6 +15,25 @@ from drift.core.options import StrictModel
 Severity = Literal["info", "warning", "critical"]
 AlertKind = Literal["dataset", "prediction", "performance"]
 _PLACEHOLDER = re.compile(r"^(changeme|change-me|xxx+|todo|placeholder|<.*>|\.\.\.)$", re.I)
+
+
+def secrets_from_files(data: Any, fields: tuple[str, ...]) -> Any:
+    """``<field>_file: /path`` for each secret ``field``: the file's content (a mounted
+    Kubernetes Secret), trailing whitespace stripped. Setting both forms is an error."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for field in fields:
+        path = data.pop(f"{field}_file", None)
+        if path is None:
+            continue
+        if data.get(field) is not None:
+            raise ValueError(f"set {field} or {field}_file, not both")
+        try:
+            data[field] = Path(path).read_text(encoding="utf-8").rstrip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{field}_file {path}: cannot read it ({exc})") from None
+    return data
 
 
 def _no_placeholder(value: str | None, what: str) -> str | None:
@@ -27,7 +47,8 @@ def _all_kinds() -> list[AlertKind]:
 
 
 class SlackConfig(StrictModel):
-    """Slack: an incoming webhook, or a bot token and a channel."""
+    """Slack: an incoming webhook, or a bot token and a channel. ``webhook_url_file`` and
+    ``token_file`` read the secret from a file instead (a mounted Secret)."""
 
     enabled: bool = Field(True, description="false switches the channel off")
     webhook_url: str | None = Field(None, description="incoming webhook URL (secret: use ${VAR})")
@@ -35,6 +56,11 @@ class SlackConfig(StrictModel):
     channel: str | None = Field(None, description="channel for the bot token, e.g. #ml-oncall")
     api_url: str = Field("https://slack.com/api/", description="Web API base URL (bot token mode)")
     timeout_seconds: float = Field(10.0, gt=0, description="HTTP timeout of one attempt")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        return secrets_from_files(data, ("webhook_url", "token"))
 
     @field_validator("webhook_url")
     @classmethod
@@ -61,7 +87,8 @@ class SlackConfig(StrictModel):
 
 
 class KafkaConfig(StrictModel):
-    """Kafka producer settings (confluent-kafka / librdkafka property names in ``extra``)."""
+    """Kafka producer settings (confluent-kafka / librdkafka property names in ``extra``);
+    ``sasl_password_file`` reads the password from a file instead."""
 
     enabled: bool = Field(True, description="false switches the channel off")
     bootstrap_servers: str = Field(min_length=1, description="host:port[,host:port...]")
@@ -86,6 +113,11 @@ class KafkaConfig(StrictModel):
     @classmethod
     def _acks_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        return secrets_from_files(data, ("sasl_password",))
 
     @field_validator("sasl_password")
     @classmethod

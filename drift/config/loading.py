@@ -1,44 +1,19 @@
-"""Reading the configuration file: ``${VAR}`` / ``${VAR:-default}`` expansion, YAML parsing,
-validation with every error named by its dotted path, and reference paths made absolute."""
+"""Reading the configuration file: YAML parsing with ``${VAR}`` expansion in values
+(``drift.config.env``), validation with every error named by its dotted path, and reference
+paths made absolute."""
 
 from __future__ import annotations
 
-import os
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from drift.config.env import dotted_path, load_yaml
 from drift.config.models import ModelConfig
 from drift.config.settings import Settings
 from drift.errors import ConfigError
-
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def expand_env(text: str, environ: dict[str, str] | None = None) -> str:
-    """Replace ``${VAR}`` and ``${VAR:-default}``; an unset variable without default is an error."""
-    env = os.environ if environ is None else environ
-
-    def repl(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        line = text.count("\n", 0, match.start()) + 1
-        raise ConfigError([(f"line {line}", f"environment variable {name} is not set")])
-
-    return _ENV_REF.sub(repl, text)
-
-
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def settings_from_mapping(data: Any, base_dir: Path | None = None) -> Settings:
@@ -48,7 +23,7 @@ def settings_from_mapping(data: Any, base_dir: Path | None = None) -> Settings:
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        problems = [(_dotted(err["loc"]), err["msg"]) for err in exc.errors()]
+        problems = [(dotted_path(err["loc"]), err["msg"]) for err in exc.errors()]
         raise ConfigError(problems) from None
     if base_dir is None:
         return settings
@@ -68,14 +43,19 @@ def _resolve_paths(model: ModelConfig, base_dir: Path) -> ModelConfig:
     )
 
 
-def load_settings(path: str | Path) -> Settings:
+def read_config(path: str | Path) -> Any:
+    """The parsed file with ``${VAR}`` references expanded; errors name the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([(str(path), f"cannot read the configuration: {exc.strerror}")]) from None
     try:
-        data = yaml.safe_load(expand_env(text))
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError([(str(path), f"invalid YAML: {exc}")]) from None
-    return settings_from_mapping(data, base_dir=path.parent)
+
+
+def load_settings(path: str | Path) -> Settings:
+    path = Path(path)
+    return settings_from_mapping(read_config(path), base_dir=path.parent)

@@ -134,11 +134,11 @@ def test_env_override_is_validated(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "server.port" in problems(exc)
 
 
-def test_env_references_in_yaml() -> None:
-    assert expand_env("a: ${X}\nb: ${Y:-dflt}", {"X": "1"}) == "a: 1\nb: dflt"
+def test_env_references_in_a_value() -> None:
+    assert expand_env("${X}-${Y:-dflt}", {"X": "1"}) == "1-dflt"
     with pytest.raises(ConfigError, match="environment variable MISSING is not set") as exc:
-        expand_env("a: 1\nb: ${MISSING}", {})
-    assert exc.value.problems[0][0] == "line 2"
+        expand_env("a ${MISSING}", {}, where="alerts.slack.token")
+    assert exc.value.problems[0][0] == "alerts.slack.token"
 
 
 def test_settings_are_frozen(tmp_path: Path) -> None:
