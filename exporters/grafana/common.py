@@ -7,10 +7,12 @@ the ``model`` label every drift metric carries (README "Metrics").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 from grafana_foundation_sdk.models import dashboard as model
 
-from exporters.grafana.panels import DATASOURCE
+from exporters.grafana.panels import DATASOURCE, RATE
 
 TAG = "drift-sidecar"
 OVERVIEW_UID = "drift-overview"
@@ -128,10 +130,65 @@ def dashboards_link() -> dashboard_builders.DashboardLink:
     )
 
 
+def report_link() -> dashboard_builders.DashboardLink:
+    """A link to the sidecar's HTML report of the ``model`` variable's model."""
+    return (
+        dashboard_builders.DashboardLink("HTML drift report of ${model}")
+        .type(model.DashboardLinkType.LINK)
+        .url(report_url("${model}"))
+        .icon("doc")
+        .tooltip("evidently report of the current window, served by the sidecar")
+        .target_blank(True)
+    )
+
+
+def drift_dashboard(
+    title: str,
+    uid: str,
+    description: str,
+    *,
+    multi_model: bool,
+    links: Sequence[dashboard_builders.DashboardLink] = (),
+) -> dashboard_builders.Dashboard:
+    """An empty drift-sidecar dashboard: tagged, last 6 hours refreshed every minute, linked to
+    the other drift dashboards (then ``links``), with the variables ``datasource``,
+    ``namespace``, ``job``, ``model`` (one or several: ``multi_model``) and ``sidecar_url``."""
+    board = (
+        dashboard_builders.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags([TAG])
+        .editable()
+        .tooltip(model.DashboardCursorSync.CROSSHAIR)
+        .time("now-6h", "now")
+        .refresh("1m")
+        .timezone("browser")
+        .link(dashboards_link())
+    )
+    for link in links:
+        board = board.link(link)
+    board = board.with_variable(datasource_variable())
+    for variable in target_variables():
+        board = board.with_variable(variable)
+    return board.with_variable(model_variable(multi=multi_model)).with_variable(
+        sidecar_url_variable()
+    )
+
+
 def model_version(expr: str) -> str:
     """``expr`` (series of ``drift_model_info``) with an unset version (``""``) shown as
     ``no version`` rather than as an empty legend."""
     return f'label_replace({expr}, "version", "no version", "version", "")'
+
+
+def evaluation_quantile(quantile: float, selector: str, by: str = "") -> str:
+    """The ``quantile`` of the time one drift evaluation takes (``drift_evaluation_seconds``
+    histogram) of the series ``selector`` picks, one per value of the ``by`` labels."""
+    labels = f"{by}, le" if by else "le"
+    return (
+        f"histogram_quantile({quantile}, sum by ({labels}) "
+        f"(rate(drift_evaluation_seconds_bucket{{{selector}}}[{RATE}])))"
+    )
 
 
 def report_url(model_ref: str) -> str:

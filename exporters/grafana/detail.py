@@ -8,37 +8,36 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 from grafana_foundation_sdk.models import dashboard as model
 
+from exporters.grafana.alert_states import (
+    drift_stat,
+    insufficient_data_stat,
+    performance_degraded_stat,
+    prediction_drift_stat,
+    reference_loaded_stat,
+)
 from exporters.grafana.common import (
     DETAIL_TITLE,
     DETAIL_UID,
     MODEL,
-    TAG,
     TARGET,
-    dashboards_link,
-    datasource_variable,
+    drift_dashboard,
+    evaluation_quantile,
     label_variable,
-    model_variable,
     model_version,
-    report_url,
-    sidecar_url_variable,
-    target_variables,
+    report_link,
 )
+from exporters.grafana.layout import Cell, Section, place
 from exporters.grafana.panels import (
     BAD,
     NEUTRAL,
     NOTICE,
     OK,
     RATE,
-    Cell,
-    Section,
-    dashed_series,
-    health_stat,
-    info_mapping,
-    place,
+    count_stat,
+    info_stat,
     query,
     stat_panel,
     state_mapping,
-    state_stat,
     state_timeline_panel,
     table_panel,
     thresholds,
@@ -59,13 +58,11 @@ TOP_MISSING = "Missing share"
 
 
 def _summary_row() -> list[Cell]:
-    dataset = state_stat(
+    dataset = drift_stat(
         "Dataset drift",
         "Dataset drift decision of the latest evaluation (drift_dataset_detected); red is "
         "the condition of DriftDatasetDetected.",
         [query(f"max(drift_dataset_detected{{{MODEL}}})", "$model")],
-        "no drift",
-        "DRIFT",
     )
     share = stat_panel(
         "Drifted share",
@@ -75,14 +72,11 @@ def _summary_row() -> list[Cell]:
         [query(f"max(drift_dataset_share{{{MODEL}}})", "share")],
         NEUTRAL,
     )
-    prediction = state_stat(
+    prediction = prediction_drift_stat(
         "Prediction drift",
         "Prediction drift decision of the latest evaluation (drift_prediction_detected); red "
         "is the condition of DriftPredictionDetected.",
         [query(f"max(drift_prediction_detected{{{MODEL}}})", "prediction")],
-        "no drift",
-        "DRIFT",
-        no_value="no prediction column",
     )
     columns = stat_panel(
         "Drifted columns",
@@ -93,13 +87,10 @@ def _summary_row() -> list[Cell]:
         thresholds((None, OK), (1, NOTICE)),
         decimals=0,
     )
-    window = stat_panel(
+    window = count_stat(
         "Window size",
         "Configured size of the sliding window in samples (drift_window_size).",
-        "none",
         [query(f"max(drift_window_size{{{MODEL}}})", "size")],
-        NEUTRAL,
-        decimals=0,
     )
     last = stat_panel(
         "Last evaluation",
@@ -112,21 +103,16 @@ def _summary_row() -> list[Cell]:
 
 
 def _reference_row() -> list[Cell]:
-    loaded = health_stat(
+    loaded = reference_loaded_stat(
         "Reference loaded",
         "Whether the reference is loaded (drift_reference_loaded); red is the condition of "
         "DriftReferenceNotLoaded.",
         [query(f"min(drift_reference_loaded{{{MODEL}}})", "reference")],
-        "loaded",
-        "NOT LOADED",
     )
-    rows = stat_panel(
+    rows = count_stat(
         "Reference rows",
         "Rows of the loaded reference data (drift_reference_rows).",
-        "none",
         [query(f"max(drift_reference_rows{{{MODEL}}})", "rows")],
-        NEUTRAL,
-        decimals=0,
     )
     age = stat_panel(
         "Reference age",
@@ -137,20 +123,17 @@ def _reference_row() -> list[Cell]:
         thresholds((None, OK), (REFERENCE_MAX_AGE_DAYS * 86400, BAD)),
         no_value="not exported",
     )
-    version = stat_panel(
+    version = info_stat(
         "Reference version",
         "Which reference the drift is measured against: its source kind and version "
         "(drift_reference_info; the ClearML dataset version, an S3 ETag hash or a file's "
         "mtime and size). A change here is a reference refresh.",
-        "none",
         [
             query(
                 f"max by (source, version) (drift_reference_info{{{MODEL}}})",
                 "{{source}} {{version}}",
             )
         ],
-        NEUTRAL,
-        mappings=info_mapping(),
         no_value="not loaded",
     )
     fill = stat_panel(
@@ -286,7 +269,8 @@ def _window_row() -> list[Cell]:
             query(f"max(drift_window_samples{{{MODEL}}})", "samples"),
             query(f"max(drift_window_size{{{MODEL}}})", "size", "B"),
         ],
-    ).decimals(0)
+        decimals=0,
+    )
     return [Cell(missing, 12, 8), Cell(window, 12, 8)]
 
 
@@ -311,17 +295,8 @@ def _traffic_row() -> list[Cell]:
         "(drift_evaluation_seconds histogram).",
         "s",
         [
-            query(
-                "histogram_quantile(0.5, sum by (le) "
-                f"(rate(drift_evaluation_seconds_bucket{{{MODEL}}}[{RATE}])))",
-                "p50",
-            ),
-            query(
-                "histogram_quantile(0.95, sum by (le) "
-                f"(rate(drift_evaluation_seconds_bucket{{{MODEL}}}[{RATE}])))",
-                "p95",
-                "B",
-            ),
+            query(evaluation_quantile(0.5, MODEL), "p50"),
+            query(evaluation_quantile(0.95, MODEL), "p95", "B"),
         ],
     )
     return [Cell(traffic, 12, 8), Cell(latency, 12, 8)]
@@ -338,57 +313,42 @@ def performance_metric_variable() -> dashboard_builders.QueryVariable:
 
 
 def _performance_state_row() -> list[Cell]:
-    degraded = state_stat(
+    degraded = performance_degraded_stat(
         "Performance degraded",
         "Whether the model's performance on its labelled window meets its performance.alert "
         "condition (drift_model_performance_degraded); red is the condition of "
         "DriftModelPerformanceDegraded.",
         [query(f"max(drift_model_performance_degraded{{{MODEL}}})", "performance")],
-        "ok",
-        "DEGRADED",
-        no_value="no performance.alert",
     )
-    samples = stat_panel(
+    samples = count_stat(
         "Labelled samples",
         "Predictions joined to their label that the latest performance was computed on "
         "(drift_model_performance_samples, at most performance.window); absent below "
         "performance.min_samples.",
-        "none",
         [query(f"max(drift_model_performance_samples{{{MODEL}}})", "labelled")],
-        NEUTRAL,
         no_value="too few labels",
-        decimals=0,
     )
-    version = stat_panel(
+    version = info_stat(
         "Model version",
         "The model version configured for this model (drift_model_info); compare it with the "
         "reference version: a new model needs its own reference.",
-        "none",
         [query(model_version(f"max by (version) (drift_model_info{{{MODEL}}})"), "{{version}}")],
-        NEUTRAL,
-        mappings=info_mapping(),
     )
-    insufficient = state_stat(
+    insufficient = insufficient_data_stat(
         "Insufficient data",
         "Whether the latest evaluation of the time window had fewer than min_samples samples "
         "(drift_window_insufficient_data): no drift verdict, the drift panels show no data. "
         "Yellow is the condition of the info alert DriftWindowInsufficientData.",
         [query(f"max(drift_window_insufficient_data{{{MODEL}}})", "window")],
-        "verdict",
-        "TOO FEW SAMPLES",
-        bad_color=NOTICE,
         no_value="not evaluated yet",
     )
-    pending = stat_panel(
+    pending = count_stat(
         "CloudEvents pending",
         "Request and response halves of KServe or Seldon CloudEvents waiting for their other "
         "half on the sidecars of this model (drift_cloudevents_pending; all models of those "
         "sidecars).",
-        "none",
         [query(f"sum(drift_cloudevents_pending{{{TARGET}}} and {SIDECARS_OF_MODEL})", "pending")],
-        NEUTRAL,
         no_value="no collector",
-        decimals=0,
     )
     return [
         Cell(degraded, 4, 4),
@@ -419,8 +379,8 @@ def _performance_metric_row() -> list[Cell]:
                 ),
             ],
             min_value=None,
+            dashed=["B"],
         )
-        .override_by_query("B", dashed_series())
         .repeat(PERF_METRIC)
         .repeat_direction("h")
         .max_per_row(4)
@@ -444,7 +404,8 @@ def _labels_row() -> list[Cell]:
         "(drift_labels_pending), each for at most performance.label_ttl_seconds.",
         "none",
         [query(f"max by (kind) (drift_labels_pending{{{MODEL}}})", "{{kind}}s")],
-    ).decimals(0)
+        decimals=0,
+    )
     events = timeseries_panel(
         "CloudEvents by outcome",
         "KServe / Seldon CloudEvents per second received by the sidecars of this model, by "
@@ -472,31 +433,13 @@ def _labels_row() -> list[Cell]:
 
 def detail_dashboard() -> dashboard_builders.Dashboard:
     """The "Model drift detail" dashboard (uid ``drift-model-detail``)."""
-    board = (
-        dashboard_builders.Dashboard(DETAIL_TITLE)
-        .uid(DETAIL_UID)
-        .description("Drift of one model's columns and prediction, its window and reference")
-        .tags([TAG])
-        .editable()
-        .tooltip(model.DashboardCursorSync.CROSSHAIR)
-        .time("now-6h", "now")
-        .refresh("1m")
-        .timezone("browser")
-        .link(dashboards_link())
-        .link(
-            dashboard_builders.DashboardLink("HTML drift report of ${model}")
-            .type(model.DashboardLinkType.LINK)
-            .url(report_url("${model}"))
-            .icon("doc")
-            .tooltip("evidently report of the current window, served by the sidecar")
-            .target_blank(True)
-        )
-        .with_variable(datasource_variable())
-    )
-    for variable in target_variables():
-        board = board.with_variable(variable)
-    board = board.with_variable(model_variable(multi=False)).with_variable(sidecar_url_variable())
-    board = board.with_variable(performance_metric_variable())
+    board = drift_dashboard(
+        DETAIL_TITLE,
+        DETAIL_UID,
+        "Drift of one model's columns and prediction, its window and reference",
+        multi_model=False,
+        links=[report_link()],
+    ).with_variable(performance_metric_variable())
     rows = [_summary_row(), _reference_row(), _columns_row(), _top_row(), _window_row()]
     rows.append(_traffic_row())
     performance = [_performance_state_row(), _performance_metric_row(), _labels_row()]

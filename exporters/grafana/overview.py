@@ -10,38 +10,35 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 from grafana_foundation_sdk.builders.dashboard import DashboardLink
-from grafana_foundation_sdk.models import dashboard as model
 
+from exporters.grafana.alert_states import (
+    drift_stat,
+    insufficient_data_stat,
+    performance_degraded_stat,
+    prediction_drift_stat,
+    reference_loaded_stat,
+)
 from exporters.grafana.common import (
     MODELS,
     OVERVIEW_TITLE,
     OVERVIEW_UID,
-    TAG,
     TARGET,
-    dashboards_link,
-    datasource_variable,
     detail_url,
-    model_variable,
+    drift_dashboard,
+    evaluation_quantile,
     model_version,
     report_url,
-    sidecar_url_variable,
-    target_variables,
 )
+from exporters.grafana.layout import Cell, Section, place
 from exporters.grafana.panels import (
     BAD,
-    NEUTRAL,
     NOTICE,
     OK,
     RATE,
-    Cell,
-    Section,
-    dashed_series,
     data_link,
     health_stat,
-    info_mapping,
-    place,
+    info_stat,
     query,
-    stat_panel,
     state_stat,
     thresholds,
     timeseries_panel,
@@ -60,24 +57,19 @@ def model_links() -> list[DashboardLink]:
 
 
 def _state_row() -> list[Cell]:
-    models_in_drift = state_stat(
+    models_in_drift = drift_stat(
         "Models in drift",
         "Dataset drift decision of each model's latest evaluation: DRIFT when the share of "
         "drifted feature columns reached the model's share_threshold (drift_dataset_detected). "
         "Red is the condition of the DriftDatasetDetected alert.",
         [query(f"max by (model) (drift_dataset_detected{{{MODELS}}})", "{{model}}")],
-        "no drift",
-        "DRIFT",
         links=model_links(),
     )
-    prediction = state_stat(
+    prediction = prediction_drift_stat(
         "Prediction drift",
         "Whether the prediction column of each model drifted in its latest evaluation "
         "(drift_prediction_detected). Red is the condition of DriftPredictionDetected.",
         [query(f"max by (model) (drift_prediction_detected{{{MODELS}}})", "{{model}}")],
-        "no drift",
-        "DRIFT",
-        no_value="no prediction column",
         links=model_links(),
     )
     errors = state_stat(
@@ -94,13 +86,11 @@ def _state_row() -> list[Cell]:
         "none",
         "FAILING",
     )
-    references = health_stat(
+    references = reference_loaded_stat(
         "References loaded",
         "Whether each model's reference data is loaded (drift_reference_loaded). Red: not "
         "loaded, /readyz answers 503 and samples are refused (DriftReferenceNotLoaded).",
         [query(f"min by (model) (drift_reference_loaded{{{MODELS}}})", "{{model}}")],
-        "loaded",
-        "NOT LOADED",
     )
     targets_up = health_stat(
         "Sidecars up",
@@ -137,7 +127,8 @@ def _drift_row() -> list[Cell]:
         ],
         max_value=1,
         links=model_links(),
-    ).override_by_query("B", dashed_series())
+        dashed=["B"],
+    )
     columns = timeseries_panel(
         "Drifted columns",
         "Number of feature columns of each model that drifted in the latest evaluation "
@@ -145,7 +136,8 @@ def _drift_row() -> list[Cell]:
         "none",
         [query(f"sum by (model) (drift_column_detected{{{MODELS}}})", "{{model}}")],
         links=model_links(),
-    ).decimals(0)
+        decimals=0,
+    )
     return [Cell(share, 12, 8), Cell(columns, 12, 8)]
 
 
@@ -189,13 +181,7 @@ def _evaluation_row() -> list[Cell]:
         "95th percentile of the time one drift evaluation of the window takes "
         "(drift_evaluation_seconds histogram).",
         "s",
-        [
-            query(
-                "histogram_quantile(0.95, sum by (model, le) "
-                f"(rate(drift_evaluation_seconds_bucket{{{MODELS}}}[{RATE}])))",
-                "{{model}}",
-            )
-        ],
+        [query(evaluation_quantile(0.95, MODELS, by="model"), "{{model}}")],
     )
     staleness = timeseries_panel(
         "Time since last evaluation",
@@ -224,7 +210,8 @@ def _alerts_row() -> list[Cell]:
                 "{{alertname}} {{model}} ({{alertstate}})",
             )
         ],
-    ).decimals(0)
+        decimals=0,
+    )
     delivery = timeseries_panel(
         "Alert delivery by channel",
         "Drift alerts the sidecar delivered, retried or dropped per channel in 15 minutes "
@@ -243,43 +230,34 @@ def _alerts_row() -> list[Cell]:
 
 
 def _performance_row() -> list[Cell]:
-    degraded = state_stat(
+    degraded = performance_degraded_stat(
         "Degraded performance",
         "Whether each model's performance on its delayed labels meets the model's "
         "performance.alert condition (drift_model_performance_degraded). Red is the condition "
         "of DriftModelPerformanceDegraded; models without performance.alert are not listed.",
         [query(f"max by (model) (drift_model_performance_degraded{{{MODELS}}})", "{{model}}")],
-        "ok",
-        "DEGRADED",
-        no_value="no performance.alert",
         links=model_links(),
     )
-    versions = stat_panel(
+    versions = info_stat(
         "Model versions",
         "The version of each model as configured in its sidecar (drift_model_info); a change "
         "is a new model deployed. Compare it with the reference version on the detail "
         "dashboard: a new model needs its own reference.",
-        "none",
         [
             query(
                 model_version(f"max by (model, version) (drift_model_info{{{MODELS}}})"),
                 "{{model}} {{version}}",
             )
         ],
-        NEUTRAL,
-        mappings=info_mapping(),
         links=model_links(),
     )
-    insufficient = state_stat(
+    insufficient = insufficient_data_stat(
         "Time windows without verdict",
         "Models whose time window held fewer than min_samples samples in the latest "
         "evaluation (drift_window_insufficient_data): no drift verdict, so they are missing "
         "from Models in drift. Yellow is the condition of the info alert "
         "DriftWindowInsufficientData.",
         [query(f"max by (model) (drift_window_insufficient_data{{{MODELS}}})", "{{model}}")],
-        "verdict",
-        "TOO FEW SAMPLES",
-        bad_color=NOTICE,
         links=model_links(),
     )
     return [Cell(degraded, 8, 5), Cell(versions, 8, 5), Cell(insufficient, 8, 5)]
@@ -287,21 +265,11 @@ def _performance_row() -> list[Cell]:
 
 def overview_dashboard() -> dashboard_builders.Dashboard:
     """The "Drift overview" dashboard (uid ``drift-overview``)."""
-    board = (
-        dashboard_builders.Dashboard(OVERVIEW_TITLE)
-        .uid(OVERVIEW_UID)
-        .description("Data and prediction drift of every model monitored by drift-sidecar")
-        .tags([TAG])
-        .editable()
-        .tooltip(model.DashboardCursorSync.CROSSHAIR)
-        .time("now-6h", "now")
-        .refresh("1m")
-        .timezone("browser")
-        .link(dashboards_link())
-        .with_variable(datasource_variable())
+    board = drift_dashboard(
+        OVERVIEW_TITLE,
+        OVERVIEW_UID,
+        "Data and prediction drift of every model monitored by drift-sidecar",
+        multi_model=True,
     )
-    for variable in target_variables():
-        board = board.with_variable(variable)
-    board = board.with_variable(model_variable(multi=True)).with_variable(sidecar_url_variable())
     rows = [_state_row(), _drift_row(), _traffic_row(), _evaluation_row(), _alerts_row()]
     return place(board, [*rows, Section("Model performance"), _performance_row()])

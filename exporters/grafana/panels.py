@@ -9,7 +9,6 @@ section headers) and numbers them; ``place`` adds them to a dashboard.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard as dashboard_builders
@@ -121,9 +120,13 @@ def timeseries_panel(
     max_value: float | None = None,
     limits: dashboard_builders.ThresholdsConfig | None = None,
     links: Sequence[dashboard_builders.DashboardLink] = (),
+    decimals: int | None = None,
+    dashed: Sequence[str] = (),
 ) -> timeseries.Panel:
     """Lines over time, legend as a table with the last value. ``limits`` are drawn as dashed
-    lines (the alert threshold) and colour nothing else."""
+    lines (the alert threshold) and colour nothing else; so are the series of the queries
+    whose refIds are in ``dashed`` (a threshold or a reference value next to the measured
+    one)."""
     panel = (
         timeseries.Panel()
         .title(title)
@@ -158,6 +161,10 @@ def timeseries_panel(
         )
     if links:
         panel = panel.data_links(list(links))
+    if decimals is not None:
+        panel = panel.decimals(decimals)
+    for ref in dashed:
+        panel = panel.override_by_query(ref, dashed_series())
     return panel
 
 
@@ -195,6 +202,40 @@ def stat_panel(
     if decimals is not None:
         panel = panel.decimals(decimals)
     return panel
+
+
+def count_stat(
+    title: str,
+    description: str,
+    targets: Sequence[prometheus.Dataquery],
+    *,
+    no_value: str = "no data",
+) -> stat.Panel:
+    """A whole number that no alert judges (a size, rows, pending items), in one neutral
+    colour."""
+    return stat_panel(title, description, "none", targets, NEUTRAL, no_value=no_value, decimals=0)
+
+
+def info_stat(
+    title: str,
+    description: str,
+    targets: Sequence[prometheus.Dataquery],
+    *,
+    no_value: str = "no data",
+    links: Sequence[dashboard_builders.DashboardLink] = (),
+) -> stat.Panel:
+    """An info gauge (``drift_model_info``, ``drift_reference_info``): the series names, from
+    its labels by the legend, are what it shows; each value reads ``in use``."""
+    return stat_panel(
+        title,
+        description,
+        "none",
+        targets,
+        NEUTRAL,
+        mappings=info_mapping(),
+        no_value=no_value,
+        links=links,
+    )
 
 
 def state_stat(
@@ -294,61 +335,3 @@ def table_panel(
     for name, properties in overrides:
         panel = panel.override_by_name(name, list(properties))
     return panel
-
-
-# layout --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Cell:
-    """A panel and its size in grid units (width out of 24 columns, height in rows)."""
-
-    panel: PanelBuilder
-    width: int
-    height: int
-
-
-@dataclass(frozen=True)
-class Section:
-    """A Grafana row: a full-width, one unit high section title, expanded, above the rows that
-    follow it (collapsing it in Grafana hides them)."""
-
-    title: str
-
-
-Placed = PanelBuilder | dashboard_builders.Row
-
-
-def layout(rows: Sequence[Sequence[Cell] | Section]) -> list[Placed]:
-    """Place ``rows`` top to bottom, each row's cells left to right, and number the panels 1..n.
-    A row wider than the grid is an error (Grafana would wrap it and overlap the next row)."""
-    placed: list[Placed] = []
-    y = 0
-    for row in rows:
-        if isinstance(row, Section):
-            position = model.GridPos(h=1, w=GRID_COLUMNS, x=0, y=y)
-            header = dashboard_builders.Row(row.title).collapsed(False).grid_pos(position)
-            placed.append(header.id(len(placed) + 1))
-            y += 1
-            continue
-        x = 0
-        for cell in row:
-            if x + cell.width > GRID_COLUMNS:
-                raise ValueError(f"row at y={y} is wider than {GRID_COLUMNS} columns")
-            position = model.GridPos(h=cell.height, w=cell.width, x=x, y=y)
-            placed.append(cell.panel.grid_pos(position).id(len(placed) + 1))
-            x += cell.width
-        y += max((cell.height for cell in row), default=0)
-    return placed
-
-
-def place(
-    board: dashboard_builders.Dashboard, rows: Sequence[Sequence[Cell] | Section]
-) -> dashboard_builders.Dashboard:
-    """``board`` with the panels (and Grafana rows) of ``layout(rows)`` added in order."""
-    for item in layout(rows):
-        if isinstance(item, dashboard_builders.Row):
-            board = board.with_row(item)
-        else:
-            board = board.with_panel(item)
-    return board

@@ -25,9 +25,21 @@ from grafana_foundation_sdk.models.dashboard import Dashboard, Panel, RowPanel
 
 from drift.cli import main
 from exporters.grafana import files as gf
-from exporters.grafana.common import DETAIL_UID, OVERVIEW_UID, PENDING_METRICS, TAG
+from exporters.grafana.common import (
+    DETAIL_UID,
+    OVERVIEW_UID,
+    PENDING_METRICS,
+    TAG,
+    evaluation_quantile,
+)
 from exporters.grafana.dashboards import DASHBOARDS, all_dashboards, dashboard_json, panel_queries
-from exporters.grafana.panels import NEUTRAL, Cell, Section, layout, stat_panel
+from exporters.grafana.layout import Cell, Section, layout
+from exporters.grafana.panels import (
+    NEUTRAL,
+    query,
+    stat_panel,
+    timeseries_panel,
+)
 from exporters.prometheus.rules import REFERENCE_MAX_AGE_DAYS, REJECTED_SHARE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -309,6 +321,43 @@ def test_state_panels_turn_red_where_the_alerts_fire() -> None:
     assert steps(overview["Rejected sample share"]) == [(None, "green"), (REJECTED_SHARE, "red")]
     assert steps(detail["Reference age"])[1] == (REFERENCE_MAX_AGE_DAYS * 86400, "red")
     assert "> bool 0" in overview["Evaluation errors (10m)"]["targets"][0]["expr"]
+
+
+def test_an_alert_condition_reads_alike_on_both_dashboards() -> None:
+    """The overview and the detail dashboard build the stat of one alert's condition with the
+    same builder (``exporters.grafana.alert_states``): same texts and colours."""
+    overview = panels_by_title(dashboard_json(DASHBOARDS[0]))
+    detail = panels_by_title(dashboard_json(DASHBOARDS[1]))
+    for fleet, one in (
+        ("Models in drift", "Dataset drift"),
+        ("Prediction drift", "Prediction drift"),
+        ("References loaded", "Reference loaded"),
+        ("Degraded performance", "Performance degraded"),
+        ("Time windows without verdict", "Insufficient data"),
+    ):
+        a, b = overview[fleet]["fieldConfig"]["defaults"], detail[one]["fieldConfig"]["defaults"]
+        assert (a["mappings"], a["thresholds"]) == (b["mappings"], b["thresholds"]), one
+        if one != "Insufficient data":  # the detail says why it has no series yet
+            assert a["noValue"] == b["noValue"], one
+
+
+def test_timeseries_panel_draws_the_dashed_queries() -> None:
+    targets = [query("drift_dataset_share"), query("drift_dataset_share_threshold", ref="B")]
+    panel = timeseries_panel("t", "d", "none", targets, decimals=0, dashed=["B"]).build()
+    assert panel.field_config is not None
+    assert panel.field_config.defaults is not None
+    assert panel.field_config.defaults.decimals == 0
+    (override,) = panel.field_config.overrides or []
+    assert override.matcher.to_json() == {"id": "byFrameRefID", "options": "B"}
+
+
+def test_evaluation_quantile_per_label() -> None:
+    expr = evaluation_quantile(0.95, 'model="m"', by="model")
+    assert expr == (
+        "histogram_quantile(0.95, sum by (model, le) "
+        '(rate(drift_evaluation_seconds_bucket{model="m"}[$__rate_interval])))'
+    )
+    assert "sum by (le) (" in evaluation_quantile(0.5, 'model="m"')
 
 
 def test_every_panel_has_a_unit_and_a_description(board: dict[str, Any]) -> None:
