@@ -10,7 +10,6 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from drift.alerting.alertmanager import AlertmanagerPayload
@@ -25,6 +24,7 @@ from drift.service.cloudevents import (
 from drift.service.monitor import ModelMonitor
 from drift.service.performance import performance_json
 from drift.service.service import DriftService
+from exporters.prometheus.exposition import expose
 from exporters.report.evidently_html import EvidentlyMissing, ReportPages, drift_report_html
 
 
@@ -226,8 +226,15 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
         return HTMLResponse(page)
 
     @app.get("/metrics")
-    async def metrics(svc: ServiceDep) -> Response:
-        return Response(generate_latest(svc.registry), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(request: Request, svc: ServiceDep) -> Response:
+        """Negotiated like prometheus_client's own handler: OpenMetrics or text 0.0.4, gzip."""
+        out = expose(
+            svc.registry,
+            accept=request.headers.get("accept"),
+            accept_encoding=request.headers.get("accept-encoding"),
+            query=request.url.query,
+        )
+        return Response(out.body, media_type=out.content_type, headers=out.headers)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -67,7 +67,11 @@ class DriftService:
         alert_sinks: Mapping[str, AlertSink] | None = None,
     ) -> None:
         self.settings = settings
-        self.registry = registry if registry is not None else CollectorRegistry()
+        self.registry = (
+            registry
+            if registry is not None
+            else CollectorRegistry(support_collectors_without_names=True)  # name[] selects them
+        )
         self.monitors = {name: ModelMonitor(name, cfg) for name, cfg in settings.models.items()}
         self.performance = {name: ModelPerformance(cfg) for name, cfg in settings.models.items()}
         sinks = build_sinks(settings.alerts) if alert_sinks is None else alert_sinks
