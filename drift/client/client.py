@@ -8,8 +8,9 @@ Standard library only (importing it loads no pandas, numpy or web framework)::
 
 ``send`` serialises the sample (a snapshot: later changes to the caller's dicts are not seen)
 into a bounded in-memory queue and returns. A background thread posts batches to
-``POST /v1/models/{model}/samples``, retrying by a ``RetryPolicy``. A full queue drops the new
-sample and counts it; nothing is ever raised into the caller. ``stats()`` returns the counters.
+``POST /v1/models/{model}/samples``, retrying by a ``RetryPolicy`` (``drift.retry``; by
+default ``CLIENT_RETRY``). A full queue drops the new sample and counts it; nothing is ever
+raised into the caller. ``stats()`` returns the counters.
 
 ``InMemoryTransport`` is the fake for users' tests: pass it as ``transport=`` and read
 ``transport.samples`` after ``client.flush()``.
@@ -29,44 +30,27 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
+
+from drift.retry import RETRYABLE_STATUS as RETRYABLE_STATUS
+from drift.retry import RetryPolicy as RetryPolicy
+from drift.retry import retry_after_seconds as retry_after_seconds
 
 log = logging.getLogger("drift.client.client")
 
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+#: the client's retries: by attempts per batch (no age limit); retried are connection errors
+#: and timeouts, 429 and 5xx, and a ``Retry-After`` is a floor capped at ``max_retry_after``
+CLIENT_RETRY = RetryPolicy(
+    max_attempts=5,
+    max_age=None,
+    initial_backoff=0.5,
+    max_backoff=30.0,
+    multiplier=2.0,
+    jitter=0.2,
+    max_retry_after=60.0,
+)
+
 LOG_INTERVAL = 30.0  # seconds between two warnings of the same kind (the rest go to DEBUG)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter. Retried: connection errors and timeouts, 429 and 5xx.
-    A ``Retry-After`` (429/503) replaces the computed delay, capped at ``max_retry_after``."""
-
-    max_attempts: int = 5  # attempts per batch, the first one included
-    initial_backoff: float = 0.5
-    max_backoff: float = 30.0
-    multiplier: float = 2.0
-    jitter: float = 0.2  # each delay is scaled by a uniform factor in [1 - jitter, 1 + jitter]
-    max_retry_after: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-        if self.initial_backoff < 0 or self.max_backoff < self.initial_backoff:
-            raise ValueError("need 0 <= initial_backoff <= max_backoff")
-        if self.multiplier < 1 or not 0 <= self.jitter <= 1 or self.max_retry_after < 0:
-            raise ValueError("need multiplier >= 1, 0 <= jitter <= 1, max_retry_after >= 0")
-
-    def retryable(self, status: int) -> bool:
-        return status in RETRYABLE_STATUS or 500 <= status < 600
-
-    def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        base = min(self.max_backoff, self.initial_backoff * self.multiplier ** (attempt - 1))
-        return base * rng.uniform(1.0 - self.jitter, 1.0 + self.jitter)
 
 
 @dataclass(frozen=True)
@@ -203,21 +187,6 @@ def _json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date; None when absent or bad."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
 class _Throttled:
     """A warning at most every LOG_INTERVAL seconds per kind; the others at DEBUG."""
 
@@ -257,7 +226,7 @@ class DriftClient:
         self.flush_interval = flush_interval
         self.max_queue = max_queue
         self.timeout = timeout
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or CLIENT_RETRY
         self._transport = transport or HttpTransport(base_url)
         self._path = f"/v1/models/{urllib.parse.quote(model, safe='')}/samples"
         self._rng = random.Random()
@@ -433,6 +402,7 @@ class DriftClient:
 
     def _deliver(self, batch: list[bytes]) -> None:
         body = b'{"samples":[' + b",".join(batch) + b"]}"
+        started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
@@ -465,11 +435,11 @@ class DriftClient:
                     return
                 if status in (429, 503):
                     retry_after = retry_after_seconds(response.headers)
-            if attempt >= self.retry.max_attempts:
+            delay = self.retry.delay(attempt, self._rng, retry_after)
+            if self.retry.exhausted(attempt, time.monotonic() - started, delay):
                 self._give_up(batch, f"{problem} after {attempt} attempts")
                 return
             self._count("retries")
-            delay = self.retry.delay(attempt, self._rng, retry_after)
             log.debug("drift client: %s; retry %d in %.2fs", problem, attempt, delay)
             if not self._sleep(delay):
                 self._give_up(batch, f"{problem}; close() timed out", closing=True)

@@ -35,12 +35,16 @@ OTHER_MODEL = "_other"  # the model label of forwarded alerts about models not c
 
 
 def retry_policy(config: DeliveryConfig) -> RetryPolicy:
+    """Delivery stops by age only (no attempt limit). A receiver's Retry-After is a floor,
+    capped at ``max_age``: one the age limit cannot accommodate drops the notification."""
     return RetryPolicy(
         initial_backoff=config.initial_backoff_seconds,
         max_backoff=max(config.max_backoff_seconds, config.initial_backoff_seconds),
         multiplier=config.multiplier,
         jitter=config.jitter,
         max_age=config.max_age_seconds,
+        max_attempts=None,
+        max_retry_after=config.max_age_seconds,
     )
 
 
@@ -150,7 +154,7 @@ class DeliveryWorker:
                 self._metrics.alert_delivery_seconds.labels(self.channel).observe(elapsed)
                 return
             delay = self.policy.delay(attempt, self._rng, error.retry_after)
-            if error.permanent or self.policy.expired(self._clock() - queued_at, delay):
+            if error.permanent or self.policy.exhausted(attempt, self._clock() - queued_at, delay):
                 self._count(notification, "dropped")
                 log.error(
                     "%s: dropped %s %s of model %s after %d attempt(s): %s",

@@ -2,19 +2,20 @@
 (bot token + channel, ``chat.postMessage``). slack-sdk is imported on the first send.
 
 slack-sdk's own retry handlers are switched off: the delivery worker's ``RetryPolicy`` decides
-about retries, and a 429's ``Retry-After`` is handed to it as the minimum wait.
+about retries, and a 429's ``Retry-After`` (``drift.retry.retry_after_seconds``) is handed to it
+as the minimum wait.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from drift.alerting import slack_blocks
 from drift.alerting.notification import Notification
 from drift.alerting.ports import SinkDeliveryError
 from drift.config import SlackConfig
+from drift.retry import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +38,6 @@ PERMANENT_ERRORS = frozenset(
         "no_permission",
     }
 )
-
-
-def retry_after(headers: Mapping[str, Any] | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (any case; a list value is read too)."""
-    for name, value in (headers or {}).items():
-        if name.lower() == "retry-after":
-            raw = value[0] if isinstance(value, list | tuple) and value else value
-            try:
-                return max(0.0, float(raw))
-            except (TypeError, ValueError):
-                return None
-    return None
 
 
 class SlackSink:
@@ -90,7 +79,7 @@ class SlackSink:
         raise SinkDeliveryError(
             "slack",
             f"HTTP {response.status_code}: {str(response.body)[:200]}",
-            retry_after=retry_after(response.headers),
+            retry_after=retry_after_seconds(response.headers),
             permanent=response.status_code in PERMANENT_STATUS,
         )
 
@@ -118,7 +107,7 @@ class SlackSink:
             raise SinkDeliveryError(
                 "slack",
                 f"HTTP {status}: {error or 'error'}",
-                retry_after=retry_after(response.headers if response is not None else None),
+                retry_after=retry_after_seconds(response.headers if response is not None else None),
                 permanent=error in PERMANENT_ERRORS,
             ) from None
         except Exception as exc:

@@ -1,9 +1,8 @@
 """The alert state machine (hysteresis, repeat interval, de-duplication), the engine over real
-drift reports, the window clock, the retry policy and the per-model policy resolution."""
+drift reports, the window clock and the per-model policy resolution (the retry policy:
+tests/test_retry.py)."""
 
 from __future__ import annotations
-
-import random
 
 import pytest
 from hypothesis import given
@@ -14,7 +13,6 @@ from drift.alerting.notification import Status
 from drift.alerting.policy import policies
 from drift.alerting.state import AlertTracker, Deduplicator, Transition
 from drift.config import settings_from_mapping
-from drift.retry import RetryPolicy
 from tests.alerting_data import policy, report
 
 
@@ -139,19 +137,6 @@ def test_window_clock_gives_the_arrival_of_the_windows_first_sample() -> None:
     assert clock.arrival("m", 150) is None
     assert clock.arrival("m", 250) == 30.0
     assert clock.arrival("other", 1) is None
-
-
-def test_retry_policy_backs_off_exponentially_with_bounded_jitter() -> None:
-    retry = RetryPolicy(initial_backoff=1, max_backoff=10, multiplier=2, jitter=0.5, max_age=60)
-    rng = random.Random(0)
-    for attempt, base in [(1, 1), (2, 2), (3, 4), (4, 8), (5, 10), (9, 10)]:
-        delays = [retry.delay(attempt, rng) for _ in range(200)]
-        assert base * 0.5 <= min(delays)
-        assert max(delays) <= base * 1.5
-        assert max(delays) - min(delays) > 0  # jittered
-    assert retry.delay(1, rng, retry_after=30) == 30  # Retry-After is a floor
-    assert retry.expired(55, 6)
-    assert not retry.expired(55, 4)
 
 
 def test_policies_apply_per_model_overrides_and_channel_switches() -> None:

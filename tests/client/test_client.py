@@ -20,7 +20,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+import drift.client
+import drift.retry
 from drift.client.client import (
+    CLIENT_RETRY,
     DriftClient,
     InMemoryTransport,
     RetryPolicy,
@@ -195,6 +198,26 @@ def test_retries_503_honouring_retry_after() -> None:
         client.close()
 
 
+def test_a_retry_after_shorter_than_the_backoff_waits_the_backoff() -> None:
+    slow = RetryPolicy(max_attempts=3, max_age=None, initial_backoff=0.5, max_backoff=1, jitter=0)
+    with sidecar([(429, {"Retry-After": "0"}, {"error": "busy"})]) as server:
+        client = DriftClient(server.url, "m", retry=slow)
+        client.send({"x": 1})
+        assert client.flush(10)
+        (first, *_), (second, *_) = server.requests
+        assert second - first >= 0.45  # Retry-After is a floor, not a replacement
+        assert server.statuses == [429, 200]
+        client.close()
+
+
+def test_the_default_policy_is_the_clients_own() -> None:
+    client = DriftClient("http://unused", "m", transport=InMemoryTransport())
+    assert client.retry is CLIENT_RETRY
+    assert (CLIENT_RETRY.max_attempts, CLIENT_RETRY.max_age) == (5, None)
+    assert drift.client.RetryPolicy is drift.retry.RetryPolicy is RetryPolicy
+    client.close()
+
+
 def test_retries_500_with_backoff_then_gives_up() -> None:
     error = {"error": "internal"}
     with sidecar([(500, {}, error)] * 2) as server:
@@ -329,6 +352,7 @@ def test_retry_after_parsing_and_policy_validation() -> None:
     assert retry_after_seconds({}) is None
     assert retry_after_seconds({"retry-after": "soon"}) is None
     assert retry_after_seconds({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+    assert retry_after_seconds({"Retry-After": ["2"]}) == 2.0  # what Slack's responses carry
     policy = RetryPolicy(initial_backoff=1, max_backoff=4, jitter=0, max_retry_after=10)
     import random
 
