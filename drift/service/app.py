@@ -16,6 +16,7 @@ from drift.alerting.alertmanager import AlertmanagerPayload
 from drift.config import Settings
 from drift.errors import DriftError, InvalidRequest, NotReady, UnknownModel, body_too_large
 from drift.ingest import jsonbody
+from drift.redact import redact
 from drift.service.cloudevents import (
     CloudEventsEndpoint,
     CloudEventsIngest,
@@ -117,7 +118,7 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
                 status_code=503,
                 headers={"Retry-After": "5"},
             )
-        return _error(500, "internal", detail=str(exc))
+        return _error(500, "internal", detail=redact(str(exc)))
 
     @app.post("/v1/models/{model}/samples")
     async def post_samples(model: str, request: Request, svc: ServiceDep) -> JSONResponse:

@@ -141,7 +141,7 @@ class ModelMonitor:
         cfg = self.config.window
         now = time.monotonic() if now is None else now
         with self._lock:
-            window, profile = self._window, self._profile
+            window, profile, info = self._window, self._profile, self._reference_info
             if window is None or profile is None:
                 return None
             if cfg.duration_seconds is None:
@@ -161,7 +161,7 @@ class ModelMonitor:
                 window_seconds=cfg.duration_seconds,
                 min_samples=cfg.first_evaluation_after,
                 reference_rows=profile.rows,
-                reference_source=profile.source,
+                reference_source=public_source(info, profile),
                 share_threshold=self.config.drift.share_threshold,
             )
         else:
@@ -170,6 +170,16 @@ class ModelMonitor:
                 evaluate(self.name, profile, snapshot, self.config.drift, cfg.size),
                 window_seconds=cfg.duration_seconds,
                 min_samples=cfg.first_evaluation_after,
+                reference_source=public_source(info, profile),
             )
         self._latest = report
         return report
+
+
+def public_source(info: ReferenceInfo | None, profile: ReferenceProfile) -> str:
+    """What reports, alerts and the API say about the reference: its kind and version
+    (``file 18c2d9e0-4f1``, ``clearml 1.2.0``), never a filesystem path or a URL; the full
+    location is in the start-up log."""
+    if info is None:  # a profile installed without source information (tests, compare)
+        return profile.source
+    return f"{info.source} {info.version}"

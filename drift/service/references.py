@@ -19,6 +19,7 @@ from drift.core.engine import check_options
 from drift.core.reference import ReferenceProfile, build_profile
 from drift.errors import ConfigError, ReferenceUnavailable
 from drift.ports import ReferenceSource, ReferenceVersion
+from drift.redact import redact
 from drift.sources.cache import CachedEntry, ProfileCache, default_cache_dir
 from drift.sources.file import FileReference
 
@@ -96,6 +97,13 @@ class ReferenceLoader:
             else ProfileCache(ref.cache_dir or default_cache_dir(), model, config)
         )
 
+    def public(self, text: str) -> str:
+        """``text`` for responses: the source's location (a path, an S3 URL) replaced by its
+        kind, secrets redacted."""
+        if self.source.description:
+            text = text.replace(self.source.description, self.source.kind)
+        return redact(text)
+
     def _info(
         self, entry: CachedEntry, cached: bool = False, note: str | None = None
     ) -> ReferenceInfo:
@@ -117,7 +125,8 @@ class ReferenceLoader:
                 if hit is not None:
                     entry, profile = hit
                     _check(self.model, self.config, profile)
-                    note = f"source unavailable, serving the cached profile: {exc}"
+                    cause = self.public(str(exc))
+                    note = f"source unavailable, serving the cached profile: {cause}"
                     return LoadedReference(profile, self._info(entry, True, note))
             raise
         if installed is not None and not installed.cached and installed.version_id == version.id:

@@ -13,12 +13,14 @@ from prometheus_client import CollectorRegistry
 
 from drift.alerting.ports import AlertSink
 from drift.config import ModelConfig, Settings
+from drift.config.secrets import secret_values
 from drift.core.label_join import LabelOutcome, PerformanceView
 from drift.core.reference import ReferenceProfile
 from drift.core.report import DriftReport
 from drift.errors import DriftError, NotReady, UnknownModel
 from drift.ingest.labels import validate_labels
 from drift.ingest.samples import Rejection, validate_samples
+from drift.redact import install_log_redaction, redact, register_secrets
 from drift.service.evaluator import Evaluator
 from drift.service.monitor import ModelMonitor, ReferenceState
 from drift.service.performance import ModelPerformance
@@ -67,6 +69,8 @@ class DriftService:
         alert_sinks: Mapping[str, AlertSink] | None = None,
     ) -> None:
         self.settings = settings
+        register_secrets(secret_values(settings))
+        install_log_redaction()
         self.registry = (
             registry
             if registry is not None
@@ -210,7 +214,7 @@ class DriftService:
             loaded = loader.load(monitor.reference_info)
         except DriftError as exc:
             self.metrics.reference_load_failures.labels(name).inc()
-            monitor.mark_failed(str(exc))
+            monitor.mark_failed(public_error(str(exc), self._references.get(name)))
             log.error(
                 "model %s: cannot load reference (retry in %ss): %s",
                 name,
@@ -341,10 +345,10 @@ def _reference_detail(monitor: ModelMonitor) -> dict[str, Any]:
     info = monitor.reference_info
     if info is None:
         return {}
-    ref: dict[str, Any] = {
+    ref: dict[str, Any] = {  # no description: it holds paths and URLs (logs only)
         "source": info.source,
         "version": info.version,
-        "description": info.description,
+        "version_id": info.version_id,
         "loaded_at": info.loaded_at,
         "cached": info.cached,
     }
@@ -361,3 +365,9 @@ def _reference_view(monitor: ModelMonitor) -> dict[str, Any]:
         "reference_loaded_at": info.loaded_at,
         "reference_cached": info.cached,
     }
+
+
+def public_error(text: str, loader: ReferenceLoader | None) -> str:
+    """A reference error as /readyz and 503 bodies show it (see ``ReferenceLoader.public``);
+    the log keeps the full text."""
+    return loader.public(text) if loader is not None else redact(text)
