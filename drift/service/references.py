@@ -98,9 +98,10 @@ class ReferenceLoader:
         )
 
     def public(self, text: str) -> str:
-        """``text`` for responses: the source's location (a path, an S3 URL) replaced by its
-        kind, secrets redacted."""
-        if self.source.description:
+        """``text`` for responses: a local file's path replaced by ``file`` (paths stay in the
+        log), secrets redacted (an S3 URL or a ClearML dataset stays: it names what is missing,
+        and credentials in an endpoint URL are masked by ``redact``)."""
+        if self.source.kind == "file" and self.source.description:
             text = text.replace(self.source.description, self.source.kind)
         return redact(text)
 
