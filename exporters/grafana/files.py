@@ -17,9 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from exporters.grafana.dashboards import DASHBOARDS, dashboard_json, render
+from exporters.yaml_files import generated_header, to_yaml
 
 FOLDER_TITLE = "Drift monitoring"
 FOLDER_UID = "drift-sidecar"
@@ -28,9 +27,7 @@ DEFAULT_DASHBOARDS_PATH = "/var/lib/grafana/dashboards/drift-sidecar"
 PROVIDER_FILE = Path("provisioning/dashboards/drift-sidecar.yaml")
 CONFIGMAP_FILE = Path("kubernetes/grafana-dashboards-configmap.yaml")
 CONFIGMAP_NAME = "drift-sidecar-dashboards"
-HEADER = (
-    "# Generated from exporters/grafana_*.py by `drift-sidecar dashboards export`; do not edit.\n"
-)
+HEADER = generated_header("exporters/grafana/", "drift-sidecar dashboards export")
 
 
 def provider(dashboards_path: str = DEFAULT_DASHBOARDS_PATH) -> dict[str, Any]:
@@ -73,34 +70,12 @@ def configmap(files: dict[str, str], folder: str = FOLDER_TITLE) -> dict[str, An
     }
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block sequences indented under their key (yamllint's default), JSON as ``|`` blocks."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
-
-
-def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def to_yaml(data: dict[str, Any]) -> str:
-    body = yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, explicit_start=True, allow_unicode=True, width=10_000
-    )
-    return HEADER + body
-
-
 def rendered_files(dashboards_path: str = DEFAULT_DASHBOARDS_PATH) -> dict[Path, str]:
     """Every exported file, relative path -> text. Pure: ``export_dashboards`` writes these."""
     dashboards = {spec.file_name: render(dashboard_json(spec)) for spec in DASHBOARDS}
     files = {Path(name): text for name, text in dashboards.items()}
-    files[PROVIDER_FILE] = to_yaml(provider(dashboards_path))
-    files[CONFIGMAP_FILE] = to_yaml(configmap(dashboards))
+    files[PROVIDER_FILE] = to_yaml(provider(dashboards_path), HEADER)
+    files[CONFIGMAP_FILE] = to_yaml(configmap(dashboards), HEADER)
     return files
 
 

@@ -28,7 +28,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
+from exporters.yaml_files import generated_header, to_yaml
 
 RUNBOOK_URL = "docs/runbook.md"
 """Where the runbook lives; each rule links to its section (``#<alert name in lower case>``).
@@ -64,9 +64,7 @@ plus completed pairs (``paired``, and ``error_response``: a pair whose response 
 
 RULE_FILE_NAME = "drift-sidecar.rules.yaml"
 PROMETHEUS_RULE_FILE_NAME = "prometheusrule.yaml"
-HEADER = (
-    "# Generated from exporters/prometheus/rules.py by `drift-sidecar rules export`; do not edit.\n"
-)
+HEADER = generated_header("exporters/prometheus/rules.py", "drift-sidecar rules export")
 
 
 class Severity(StrEnum):
@@ -396,35 +394,12 @@ def prometheus_rule(
     }
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block sequences indented under their key (yamllint's default), exprs as ``|`` blocks."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
-
-
-def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def to_yaml(data: dict[str, Any]) -> str:
-    """YAML text with the generated-file header; keys in the order given."""
-    body = yaml.dump(
-        data, Dumper=_Dumper, sort_keys=False, explicit_start=True, allow_unicode=True, width=10_000
-    )
-    return HEADER + body
-
-
 def render_rule_file(groups: Sequence[RuleGroup] | None = None) -> str:
-    return to_yaml(rule_file(rule_groups() if groups is None else groups))
+    return to_yaml(rule_file(rule_groups() if groups is None else groups), HEADER)
 
 
 def render_prometheus_rule(groups: Sequence[RuleGroup] | None = None) -> str:
-    return to_yaml(prometheus_rule(rule_groups() if groups is None else groups))
+    return to_yaml(prometheus_rule(rule_groups() if groups is None else groups), HEADER)
 
 
 def export_rules(
