@@ -20,7 +20,6 @@ evidently is imported here only (about 4 s); the module runs in well under a min
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,9 +34,10 @@ from sklearn.datasets import load_diabetes
 from drift.config import ColumnsConfig, DriftConfig, MethodChoice
 from drift.core.engine import evaluate
 from drift.core.reference import build_profile
-from drift.core.report import ColumnStatus, DriftReport
+from drift.core.report import DriftReport
 from drift.core.stattests import METHODS
 from drift.core.window import CountWindow
+from tests.core.evidently_peer import VALUE_DRIFT, PeerColumn, close, column_problems
 
 with warnings.catch_warnings():
     # evidently imports its UI, which imports litestar; litestar >= 2.23 warns that its
@@ -55,7 +55,6 @@ EVIDENTLY_DISPLAY_NAMES = {
     "Wasserstein distance (normed)": "wasserstein",
     "Jensen-Shannon distance": "jensenshannon",
 }
-VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 DRIFTED_COLUMNS_COUNT = "evidently:metric_v2:DriftedColumnsCount"
 SMALL_PATH = {"ks", "chisquare", "z"}  # reference <= 1000 rows
 LARGE_PATH = {"wasserstein", "jensenshannon"}  # reference > 1000 rows
@@ -208,14 +207,6 @@ def diabetes_case(drifted: bool, large: bool) -> Case:
 
 
 @dataclass(frozen=True)
-class PeerColumn:
-    method: str
-    score: float
-    threshold: float
-    drifted: bool
-
-
-@dataclass(frozen=True)
 class PeerResult:
     columns: dict[str, PeerColumn]
     drifted_count: int
@@ -308,33 +299,12 @@ def run_ours(case: Case, options: DriftConfig) -> DriftReport:
     return evaluate("parity", profile, window.snapshot(), options, window_size=n, now=0.0)
 
 
-def close(a: float | None, b: float) -> bool:
-    if a is None:
-        return False
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-
-
 def compare(case: Case, options: DriftConfig) -> tuple[DriftReport, PeerResult]:
     """Run both and assert parity for every column and for the dataset; return both results."""
     peer = run_evidently(case, options)
     ours = run_ours(case, options)
     assert set(peer.columns) == {*case.features, case.prediction}
-    problems: list[str] = []
-    for name, theirs in peer.columns.items():
-        mine = ours.column(name)
-        if mine.status is not ColumnStatus.OK:
-            problems.append(f"{name}: status {mine.status}")
-            continue
-        if mine.method != theirs.method:
-            problems.append(f"{name}: method {mine.method} != evidently {theirs.method}")
-        if not close(mine.score, theirs.score):
-            problems.append(f"{name}: score {mine.score!r} != evidently {theirs.score!r}")
-        if mine.threshold != theirs.threshold:
-            problems.append(f"{name}: threshold {mine.threshold} != evidently {theirs.threshold}")
-        if mine.drifted != theirs.drifted:
-            problems.append(f"{name}: drifted {mine.drifted} != evidently {theirs.drifted}")
+    problems = column_problems(ours, peer.columns)
     if ours.drifted_columns != peer.drifted_count:
         problems.append(f"drifted columns {ours.drifted_columns} != evidently {peer.drifted_count}")
     if not close(ours.drift_share, peer.drift_share):

@@ -44,9 +44,10 @@ from sklearn.datasets import load_diabetes
 
 import drift
 from drift.core.columns import CategoricalData, ColumnType, NumericData
-from drift.core.report import ColumnStatus, DriftReport
+from drift.core.report import DriftReport
 from drift.core.stattests import METHODS
 from drift.errors import ConfigError
+from tests.core.evidently_peer import VALUE_DRIFT, PeerColumn, close, column_problems
 
 with warnings.catch_warnings():
     # evidently's UI imports litestar, which deprecates a helper evidently uses at import time
@@ -60,7 +61,6 @@ with warnings.catch_warnings():
 
 NUM = ColumnType.NUMERICAL
 CAT = ColumnType.CATEGORICAL
-VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
 
 NUM_METHODS = ["psi", "kl_div", "hellinger", "ed", "anderson", "cramer_von_mises", "mannw"]
 NUM_METHODS += ["t_test", "es"]
@@ -120,14 +120,6 @@ def seeded_evidently_mmd(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(mmd_stattest, "mmd_pval", seeded)
     yield
     np.random.set_state(state)
-
-
-def close(a: float | None, b: float) -> bool:
-    if a is None:
-        return False
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
 # --------------------------------------------------------------------------------- the data
@@ -254,14 +246,6 @@ EQUAL_SIZE_DATA_SETS = {
 # ------------------------------------------------------------------------- running both sides
 
 
-@dataclass(frozen=True)
-class PeerColumn:
-    method: str
-    score: float
-    threshold: float
-    drifted: bool
-
-
 def run_evidently(frames: Frames, options: dict[str, Any]) -> dict[str, PeerColumn]:
     """evidently's DataDriftPreset with our drift options spelled as its keyword arguments."""
     kwargs: dict[str, Any] = {}
@@ -318,20 +302,7 @@ def assert_parity(
         drift=options,
     )
     assert set(peer) == {*frames.numerical, *frames.categorical}
-    problems = []
-    for name, theirs in peer.items():
-        mine = ours.column(name)
-        if mine.status is not ColumnStatus.OK:
-            problems.append(f"{name}: status {mine.status}")
-            continue
-        if mine.method != theirs.method:
-            problems.append(f"{name}: method {mine.method} != evidently {theirs.method}")
-        if not close(mine.score, theirs.score):
-            problems.append(f"{name} ({mine.method}): score {mine.score!r} != {theirs.score!r}")
-        if mine.threshold != theirs.threshold:
-            problems.append(f"{name}: threshold {mine.threshold} != {theirs.threshold}")
-        if mine.drifted != theirs.drifted:
-            problems.append(f"{name} ({mine.method}): drifted {mine.drifted} != {theirs.drifted}")
+    problems = column_problems(ours, peer)
     assert not problems, "parity with evidently broken:\n" + "\n".join(problems)
     return ours, peer
 
