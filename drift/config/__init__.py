@@ -2,9 +2,10 @@
 environment variables, validated at start-up with every error named by its dotted path.
 
 One module per concern: ``models`` (reference, window, the per-model section), ``alerts``
-(native alerting, Slack, Kafka, delivery), ``collectors`` (KServe/Seldon, CloudEvents,
-performance, reporting), ``settings`` (server, ``Settings``), ``env`` (``${VAR}`` expansion
-after parsing), ``loading`` (reading the file). The column roles and drift options are
+(native alerting, Slack, Kafka, delivery), ``auth`` (bearer tokens per route class),
+``collectors`` (KServe/Seldon, CloudEvents, performance, reporting), ``settings`` (server,
+``Settings``), ``env`` (``${VAR}`` expansion after parsing), ``loading`` (reading the file),
+``secrets`` (the values to redact). The column roles and drift options are
 ``drift.core.options``, re-exported here.
 
 May import: ``drift.core`` (option models, method and metric names) and ``drift.errors``.
@@ -20,6 +21,7 @@ from drift.config.alerts import (
     Severity,
     SlackConfig,
 )
+from drift.config.auth import AuthConfig, TokenConfig
 from drift.config.collectors import (
     ClearMLReportingConfig,
     CloudEventsConfig,
@@ -45,6 +47,7 @@ __all__ = [
     "MODEL_NAME",
     "AlertKind",
     "AlertsConfig",
+    "AuthConfig",
     "ChannelSwitch",
     "ClearMLReferenceConfig",
     "ClearMLReportingConfig",
@@ -67,6 +70,7 @@ __all__ = [
     "Settings",
     "Severity",
     "SlackConfig",
+    "TokenConfig",
     "WindowConfig",
     "expand_env",
     "load_settings",

@@ -22,6 +22,9 @@ def secret_values(settings: Settings, environ: Mapping[str, str] | None = None) 
     """Every secret value of ``settings`` and of the credential environment variables."""
     env = os.environ if environ is None else environ
     values: list[str | None] = [env.get(name) for name in SECRET_ENV_VARS]
+    auth = settings.server.auth
+    if auth is not None:
+        values += [t.token for t in (auth.ingest, auth.alertmanager, auth.read) if t is not None]
     slack, kafka = settings.alerts.slack, settings.alerts.kafka
     if slack is not None:
         values += [slack.webhook_url, slack.token]

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from drift.config.alerts import AlertsConfig
+from drift.config.auth import AuthConfig
 from drift.config.collectors import CloudEventsConfig, ReportingConfig
 from drift.config.models import ModelConfig
 from drift.core.options import StrictModel
@@ -32,6 +33,9 @@ class ServerConfig(StrictModel):
         "evaluations postponed so are merged, never dropped",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    auth: AuthConfig | None = Field(
+        None, description="bearer tokens per route class (absent: no authentication)"
+    )
 
 
 class Settings(BaseSettings):
