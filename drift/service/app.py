@@ -27,6 +27,7 @@ from drift.service.performance import performance_json
 from drift.service.service import DriftService
 from exporters.prometheus.exposition import expose
 from exporters.report.evidently_html import EvidentlyMissing, ReportPages, drift_report_html
+from exporters.report.safe_html import REPORT_HEADERS
 
 
 # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hand-off per request
@@ -224,7 +225,7 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
                 return drift_report_html(profile, report, monitor.window_frame())
 
             page = await run_in_threadpool(pages.get, model, report.evaluated_at, render)
-        return HTMLResponse(page)
+        return HTMLResponse(page, headers=dict(REPORT_HEADERS))
 
     @app.get("/metrics")
     async def metrics(request: Request, svc: ServiceDep) -> Response:

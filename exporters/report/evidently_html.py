@@ -8,16 +8,37 @@ latest evaluation, so the page shows the numbers of ``GET /v1/models/{model}/dri
 columns go to one ``DataDriftPreset`` (its share is our dataset share), the prediction to its own
 ``ValueDrift`` (our engine leaves it out of the share). The page is self-contained: evidently
 inlines its JavaScript bundle and icon font, so it renders without network access.
+
+Everything on the page that we did not write (category values, column names, the model name, the
+reference's source) is data, never markup. evidently's ``Snapshot.get_html_str`` writes its
+dashboard data into a ``<script>`` in the page head as ``json.dumps(..., cls=NumpyEncoder)``,
+which leaves ``<``, ``>`` and ``&`` raw: a category ``</script><script>...`` ends evidently's
+script and starts the sender's. So we do not let evidently write the data: we take its template
+without the data (``TemplateParams(embed_data=False)``) and write the same two variables
+ourselves with ``script_json``, which escapes those characters (and U+2028/U+2029) as ``\\u003c``
+etc. (Django's ``json_script`` does the same); the text we add (title, header, footnotes) goes
+through ``html.escape``. The JSON decodes to the same strings, so a category ``<b>x</b>`` still
+shows as that text. The plotly charts read a subset of HTML from their strings (``<b>``,
+``<a href>``): inside them, strings are entity-escaped first (``plotly_text``), which plotly shows
+as the original text.
+
+As a second wall, the page carries a ``<meta>`` Content-Security-Policy that lets only its own
+scripts run (their SHA-256 hashes, taken from evidently's template and our data script before
+any data is in the page); the route sends ``REPORT_HEADERS`` as well (both policies apply).
 """
 
 from __future__ import annotations
 
 import html
 import math
+import re
+import sys
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +48,11 @@ from drift.core.reference import ReferenceProfile
 from drift.core.report import ColumnDrift, DriftReport
 from drift.core.stattests import METHODS
 from drift.errors import DriftError
+from exporters.report.safe_html import (
+    page_csp,
+    plotly_text,
+    script_json,
+)
 
 INSTALL_HINT = "pip install 'drift-sidecar[report]'"
 
@@ -43,8 +69,14 @@ WINDOW_FOOTNOTE = (
 )
 
 
+#: where evidently's page template has its data when it is told not to embed it
+NO_DATA = "<!-- no embedded data -->"
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
 class EvidentlyMissing(DriftError):
-    """evidently (the ``report`` extra) is not installed, or fails to import."""
+    """evidently (the ``report`` extra) is not installed, fails to import, or is a version whose
+    page this module does not know how to fill safely."""
 
     def __init__(self, cause: str) -> None:
         super().__init__(f"the HTML report needs evidently ({cause}): {INSTALL_HINT}")
@@ -95,13 +127,19 @@ def _threshold(result: ColumnDrift) -> float | None:
 
 
 def _decorate(
-    page: str, heading: str, lines: Sequence[str], notes: Sequence[str], footnotes: Sequence[str]
+    page: str,
+    csp: str,
+    heading: str,
+    lines: Sequence[str],
+    notes: Sequence[str],
+    footnotes: Sequence[str],
 ) -> str:
-    """Add a title, a header (``lines``, ``notes``) and footnotes to evidently's page.
-
-    The report's data (column names, categories) sits in a script in the head, so the tags to
-    insert at are the first ``<head>`` and the last ``<body>`` and ``</body>``."""
-    title = f"<title>{html.escape(heading)}</title>"
+    """Add the ``<meta>`` policy ``csp``, a title, a header (``lines``, ``notes``) and footnotes
+    to evidently's page template (without the data: the tags found are evidently's)."""
+    title = (
+        f'<meta http-equiv="Content-Security-Policy" content="{html.escape(csp)}">'
+        f"<title>{html.escape(heading)}</title>"
+    )
     head = page.find("<head>")
     if head >= 0:
         page = page[: head + len("<head>")] + title + page[head + len("<head>") :]
@@ -197,23 +235,78 @@ def render_html(
         )
     if not metrics:
         page = "<!DOCTYPE html><html><head><meta charset='UTF-8'></head><body></body></html>"
-    else:
-        names = [spec.name for spec in used]
-        definition = DataDefinition(
-            numerical_columns=[s.name for s in used if s.column_type is ColumnType.NUMERICAL],
-            categorical_columns=[s.name for s in used if s.column_type is ColumnType.CATEGORICAL],
+        return _decorate(page, page_csp(()), heading, lines, notes, footnotes)
+    names = [spec.name for spec in used]
+    definition = DataDefinition(
+        numerical_columns=[s.name for s in used if s.column_type is ColumnType.NUMERICAL],
+        categorical_columns=[s.name for s in used if s.column_type is ColumnType.CATEGORICAL],
+    )
+    snapshot = Report(metrics).run(
+        Dataset.from_pandas(
+            current[names].replace([np.inf, -np.inf], np.nan), data_definition=definition
+        ),
+        Dataset.from_pandas(
+            reference[names].replace([np.inf, -np.inf], np.nan), data_definition=definition
+        ),
+    )
+    template, data_script = evidently_page_parts(snapshot)
+    # the policy and our texts go into evidently's template before the data does
+    scripts = [*_INLINE_SCRIPT.findall(template), data_script]
+    page = _decorate(template, page_csp(scripts), heading, lines, notes, footnotes)
+    return page.replace(NO_DATA, f"<script>{data_script}</script>", 1)
+
+
+def evidently_page_parts(snapshot: Any) -> tuple[str, str]:
+    """evidently's standalone page for ``snapshot`` (a ``Report.run`` result) without its data
+    (``NO_DATA`` where the data goes), and the body of the script that defines the data.
+
+    This is ``Snapshot.get_html_str(as_iframe=False)`` of evidently 0.7 (``render_widgets``,
+    ``dashboard_info_to_json``) with the data serialised by ``script_json(plotly_text(...))``
+    instead of ``json.dumps``. The template inlines evidently's JS bundle and icon font: no
+    network needed. Raises ``EvidentlyMissing`` if evidently's template is not the expected one.
+    """
+    from evidently.legacy.model.dashboard import DashboardInfo
+    from evidently.legacy.model.widget import AdditionalGraphInfo, BaseWidgetInfo
+    from evidently.legacy.renderers.base_renderer import DetailsInfo
+    from evidently.legacy.renderers.html_widgets import group_widget
+    from evidently.legacy.utils import NumpyEncoder
+    from evidently.legacy.utils.dashboard import TemplateParams, file_html_template
+
+    model = snapshot.to_snapshot_model()
+    widgets = [group_widget(title="", widgets=model.widgets), *model.tests_widgets]
+    items = [
+        DetailsInfo(
+            title="",
+            info=graph.params if isinstance(graph, AdditionalGraphInfo) else graph,
+            id=graph.id,
         )
-        snapshot = Report(metrics).run(
-            Dataset.from_pandas(
-                current[names].replace([np.inf, -np.inf], np.nan), data_definition=definition
-            ),
-            Dataset.from_pandas(
-                reference[names].replace([np.inf, -np.inf], np.nan), data_definition=definition
-            ),
-        )
-        # standalone page: evidently inlines its JS bundle and icon font (no network needed)
-        page = str(snapshot.get_html_str(as_iframe=False))
-    return _decorate(page, heading, lines, notes, footnotes)
+        for widget in widgets
+        for graph in widget.get_additional_graphs()
+    ]
+    additional_graphs = {
+        f"{item.id}": item.info.dict() if isinstance(item.info, BaseWidgetInfo) else item.info
+        for item in items
+    }
+    dashboard_id = f"metric_{uuid.uuid4().hex}"
+    dashboard = DashboardInfo(name="Report", widgets=widgets).dict()
+    for widget in dashboard["widgets"]:
+        widget.pop("additionalGraphs", None)
+    params = TemplateParams(
+        dashboard_id=dashboard_id,
+        dashboard_info=DashboardInfo(name="Report", widgets=[]),
+        additional_graphs={},
+        embed_data=False,
+    )
+    template = str(file_html_template(params))
+    if any(template.count(tag) != 1 for tag in (NO_DATA, "<head>", "<body>", "</body>")):
+        version = getattr(sys.modules.get("evidently"), "__version__", "?")
+        raise EvidentlyMissing(f"the page template of evidently {version} is not 0.7's")
+    data = script_json(plotly_text(dashboard), NumpyEncoder)
+    graphs = script_json(plotly_text(additional_graphs), NumpyEncoder)
+    data_script = (
+        f"\nvar {dashboard_id} = {data};\nvar additional_graphs_{dashboard_id} = {graphs};\n"
+    )
+    return template, data_script
 
 
 def column_specs(

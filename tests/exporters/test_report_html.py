@@ -6,10 +6,18 @@ process (helpers from ``tests/integration/conftest.py``) and loads the page in r
 Chromium (Debian package ``chromium``; missing: skipped locally, a failure under ``CI=true``):
 the DOM after JavaScript must hold evidently's rendered widgets and the screenshot must show them.
 The page has to render without network access (evidently inlines its JS bundle).
+
+Hostile data (the last section): a report whose category values, column names, model name and
+reference source are script-injection strings. Without a browser: the data script holds no "<"
+and the page no element but ours and evidently's. In Chromium (the page served by
+``tests/exporters/report_server.py`` with ``REPORT_HEADERS``): no payload runs (each would set
+``data-pwned`` on ``<html>``), every string is shown as the text it is, and a script slipped into
+the page is stopped by the page's own policy (with a control run showing the check can see it).
 """
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -21,22 +29,41 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from drift.config import settings_from_mapping
+from drift.core.comparison import build_options, window_from_frame
+from drift.core.engine import evaluate
+from drift.core.reference import ReferenceProfile, build_profile
+from drift.core.report import DriftReport
 from drift.core.stattests import METHODS
 from drift.service.app import create_app
 from drift.service.service import DriftService
-from exporters.report.evidently_html import ReportPages
+from exporters.report.evidently_html import (
+    NO_DATA,
+    ReportPages,
+    drift_report_html,
+    evidently_page_parts,
+)
+from exporters.report.safe_html import (
+    REPORT_CSP,
+    REPORT_HEADERS,
+    plotly_text,
+    script_hashes,
+    script_json,
+)
 from tests.components import missing_component
 from tests.conftest import sample, wait_until
+from tests.exporters.report_server import PAGE_PATH, serve_page
 from tests.integration.conftest import (
     REFERENCE_ROWS,
     Running,
@@ -158,6 +185,8 @@ def test_report_shows_the_numbers_of_the_evaluation(
     response = client.get(REPORT)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-security-policy"] == REPORT_CSP
+    assert response.headers["x-content-type-options"] == "nosniff"
     page = response.text
     assert "<title>Drift report: credit-scoring</title>" in page
     assert "row order and the joint distribution" in page  # the footnote on the reference
@@ -575,3 +604,306 @@ def test_report_renders_in_headless_chromium(
     assert len(colours) > 100  # text, charts, borders: not a blank or single-colour page
     assert non_white > 0.02
     assert red > 500  # the histograms evidently draws (its red bars), not just text
+
+
+# -------------------------------------------------------- hostile data: data, never markup
+
+# Each payload, if it ever runs, marks the document (``<html data-pwned="1">``, visible in
+# Chromium's --dump-dom) as well as setting ``window.__pwned``.
+PWN = "document.documentElement.dataset.pwned=1,window.__pwned=1"
+HOSTILE_CATEGORIES = (
+    f"</script><script>{PWN}</script>",
+    f'<img src=x onerror="{PWN}">',
+    f"\"'><svg onload={PWN}>",
+    "line\u2028separator\u2029paragraph",
+    "]]>",
+    "<!--",
+    f"<!--<script>{PWN}</script>",  # in a <script>, "<!--<script>" makes "</script>" not end it
+    "<b>x</b>",  # plotly would draw this bold
+    '<a href="https://example.invalid/">link</a>',  # ... and this as a link
+    "a&amp;b &lt;i&gt;",  # entities must stay the text they are
+)
+HOSTILE_NUMERICAL = f"num</script><script>{PWN}</script>"
+HOSTILE_CATEGORICAL = f'cat<img src=x onerror="{PWN}">'
+HOSTILE_PREDICTION = f"\"'><svg onload={PWN}>]]><!--"
+HOSTILE_MODEL = f'm</title><img src=x onerror="{PWN}">\u2028'
+HOSTILE_SOURCE = f"/data/</script><script>{PWN}</script>/\"'><svg onload={PWN}>/<!--.csv"
+
+
+@dataclass(frozen=True)
+class HostileReport:
+    page: str
+    profile: ReferenceProfile
+    report: DriftReport
+
+
+@pytest.fixture(scope="module")
+def hostile() -> HostileReport:
+    """The page of a report whose column names, categories (a categorical feature and a
+    categorical prediction, whose chart shows every category), model name and reference
+    source are hostile strings."""
+    rng = np.random.default_rng(7)
+
+    def frame(n: int, shift: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                HOSTILE_NUMERICAL: rng.normal(shift, 1, n),
+                HOSTILE_CATEGORICAL: rng.choice(HOSTILE_CATEGORIES, n),
+                HOSTILE_PREDICTION: rng.choice(HOSTILE_CATEGORIES, n),
+            }
+        )
+
+    reference, current = frame(400, 0.0), frame(200, 1.0)
+    roles, options = build_options(
+        None,
+        None,
+        {
+            "numerical": [HOSTILE_NUMERICAL],
+            "categorical": [HOSTILE_CATEGORICAL],
+            "prediction": HOSTILE_PREDICTION,
+            "prediction_type": "categorical",
+        },
+    )
+    profile = build_profile(reference, roles, HOSTILE_SOURCE)
+    window = window_from_frame(profile, current)
+    report = evaluate(HOSTILE_MODEL, profile, window.snapshot(), options, window.size)
+    return HostileReport(drift_report_html(profile, report, current), profile, report)
+
+
+class PageParts(HTMLParser):
+    """What the HTML parser makes of a page: its elements (tag, attributes), the body of each
+    script, and the text outside scripts and styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: list[str] = []
+        self.texts: list[str] = []
+        self._raw: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag in ("script", "style"):
+            self._raw = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script" and self._raw is not None:
+            self.scripts.append(self._raw)
+        if tag in ("script", "style"):
+            self._raw = None
+
+    def handle_data(self, data: str) -> None:
+        if self._raw is not None:
+            self._raw += data
+        elif data.strip():
+            self.texts.append(data)
+
+    @classmethod
+    def of(cls, page: str) -> PageParts:
+        parser = cls()
+        parser.feed(page)
+        parser.close()
+        return parser
+
+    def meta_csp(self) -> dict[str, list[str]]:
+        """The page's ``<meta http-equiv="Content-Security-Policy">``, by directive."""
+        (content,) = [
+            attrs["content"] or ""
+            for tag, attrs in self.tags
+            if tag == "meta" and attrs.get("http-equiv") == "Content-Security-Policy"
+        ]
+        return csp_directives(content)
+
+
+def csp_directives(policy: str) -> dict[str, list[str]]:
+    return {
+        name: values
+        for name, *values in (part.split() for part in policy.split(";") if part.strip())
+    }
+
+
+def data_script(page: str) -> str:
+    """The body of the script that defines evidently's dashboard data."""
+    (body,) = [s for s in PageParts.of(page).scripts if re.match(r"\s*var metric_\w+ = ", s)]
+    return body
+
+
+@pytest.mark.parametrize("value", [*HOSTILE_CATEGORIES, HOSTILE_MODEL, HOSTILE_SOURCE])
+def test_script_json_has_no_character_that_can_leave_a_script(value: str) -> None:
+    encoded = script_json({value: [value, {"v": value}]})
+    assert not set(encoded) & set("<>&\u2028\u2029")
+    assert json.loads(encoded) == {value: [value, {"v": value}]}
+
+
+def test_plotly_text_escapes_only_the_strings_of_plotly_figures() -> None:
+    trace = {"x": np.array(["<b>x</b>", "a&b"]), "y": pd.Series(["<i>", 2.5], dtype=object)}
+    figure = {"data": [trace], "layout": {"title": {"text": "<b>x</b>"}}}
+    widget = {"params": figure, "title": "<b>x</b>", "rows": [{"column_name": "<b>x</b>"}]}
+    assert plotly_text(widget) == {
+        "params": {
+            "data": [{"x": ["&lt;b&gt;x&lt;/b&gt;", "a&amp;b"], "y": ["&lt;i&gt;", 2.5]}],
+            "layout": {"title": {"text": "&lt;b&gt;x&lt;/b&gt;"}},
+        },
+        "title": "<b>x</b>",  # React shows these as text: no escaping
+        "rows": [{"column_name": "<b>x</b>"}],
+    }
+    assert trace["x"][0] == "<b>x</b>"  # the input is left as it was
+
+
+def test_hostile_data_stays_inside_the_data_script(hostile: HostileReport) -> None:
+    """Fast (no browser): the data script has no raw "<" at all (so no "</script" nor "<!--"),
+    the page has no element but ours and evidently's, and the data reads back unchanged."""
+    body = data_script(hostile.page)
+    assert "<" not in body
+    assert ">" not in body
+    assert "\u2028" not in body
+    assert "\u2029" not in body
+    parts = PageParts.of(hostile.page)
+    expected_tags = {"html", "head", "meta", "title", "style", "script", "body", "div"}
+    expected_tags |= {"section", "h1", "p", "ul", "li", "footer"}
+    assert {tag for tag, _ in parts.tags} <= expected_tags
+    assert not any(name.startswith("on") for _, attrs in parts.tags for name in attrs)
+    assert len(parts.scripts) == 4  # the data, "var global", the bundle, drawDashboard
+
+    data = dashboard(hostile.page)  # what the browser's JavaScript gets
+    assert set(drift_table(data)) == {HOSTILE_NUMERICAL, HOSTILE_CATEGORICAL}
+    assert f"Drift in column '{HOSTILE_PREDICTION}'" in counters(data)
+    shown_categories = {
+        value
+        for widget in widgets(data)
+        for trace in (widget["params"] or {}).get("data", [])
+        if isinstance(trace, dict) and isinstance(trace.get("x"), list)
+        for value in trace["x"]
+        if isinstance(value, str)
+    }
+    # plotly's entity-escaped form of each category, which plotly draws as the category
+    assert shown_categories >= {html.escape(c, quote=False) for c in HOSTILE_CATEGORIES}
+
+    # what we wrote ourselves: the title, the header (model name, source) as text
+    assert parts.texts.count(f"Drift report: {HOSTILE_MODEL}") == 2  # <title> and <h1>
+    assert any(HOSTILE_SOURCE in text for text in parts.texts)
+    assert any(f"GET /v1/models/{HOSTILE_MODEL}/drift" in text for text in parts.texts)
+
+
+def test_only_the_pages_own_scripts_may_run(hostile: HostileReport) -> None:
+    """The page's <meta> policy names each of its scripts by hash, and nothing else."""
+    parts = PageParts.of(hostile.page)
+    policy = parts.meta_csp()
+    assert sorted(policy["script-src"]) == sorted(script_hashes(parts.scripts))
+    assert policy["default-src"] == ["'none'"]
+    head = hostile.page[: hostile.page.index("<script")]
+    assert 'http-equiv="Content-Security-Policy"' in head  # before any script
+
+
+def test_report_headers() -> None:
+    assert REPORT_HEADERS["X-Content-Type-Options"] == "nosniff"
+    assert REPORT_HEADERS["Referrer-Policy"] == "no-referrer"
+    policy = csp_directives(REPORT_HEADERS["Content-Security-Policy"])
+    for directive in ("default-src", "base-uri", "form-action", "frame-ancestors"):
+        assert policy[directive] == ["'none'"], directive
+    sources = {source for values in policy.values() for source in values}
+    assert "'unsafe-eval'" not in sources
+    assert not {s for s in sources if s.startswith(("http", "*")) or "." in s}  # no host at all
+
+
+def test_the_data_is_evidentlys_own() -> None:
+    """Parity: with harmless data, the data we embed is what evidently would embed itself."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    rng = np.random.default_rng(11)
+    frames = [
+        pd.DataFrame({"x": rng.normal(shift, 1, 300), "c": rng.choice(["a", "b", "c"], 300)})
+        for shift in (0.0, 0.5)
+    ]
+    definition = DataDefinition(numerical_columns=["x"], categorical_columns=["c"])
+    snapshot = Report([DataDriftPreset()]).run(
+        *(Dataset.from_pandas(frame, data_definition=definition) for frame in frames)
+    )
+    theirs = snapshot.get_html_str(as_iframe=False)
+    template, body = evidently_page_parts(snapshot)
+    ours = template.replace(NO_DATA, f"<script>{body}</script>")
+
+    def data(page: str) -> tuple[Any, Any]:
+        match = re.search(
+            r"var (metric_\w+) = (\{.*?\});\s*var additional_graphs_\1 = (\{.*?\});\s*</script>",
+            page,
+            re.S,
+        )
+        assert match is not None
+        nan = "NaN"  # NaN != NaN: compare a stand-in
+        dashboard = json.loads(match.group(2), parse_constant=lambda _: nan)
+        dashboard["widgets"][0]["id"] = None  # the group around the widgets: new id per render
+        return dashboard, json.loads(match.group(3), parse_constant=lambda _: nan)
+
+    assert data(ours) == data(theirs)
+    assert len(PageParts.of(ours).scripts) == len(PageParts.of(theirs).scripts)
+
+
+def load_in_chromium(chromium: str, url: str, profile: Path) -> tuple[str, str]:
+    """The DOM of ``url`` once its scripts ran (and virtual time ran out), and Chromium's log
+    (with the console: CSP violations are reported there)."""
+    done = run_chromium(
+        chromium,
+        profile,
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        url,
+    )
+    return done.stdout.decode(), done.stderr.decode(errors="replace")
+
+
+def pwned(dom: str) -> bool:
+    return any("data-pwned" in attrs for _, attrs in PageParts.of(dom).tags)
+
+
+@pytest.mark.integration
+def test_hostile_data_is_shown_as_text_and_never_runs_in_chromium(
+    chromium: str, hostile: HostileReport, tmp_path: Path
+) -> None:
+    """The page served with REPORT_HEADERS: no payload ran, evidently rendered, every hostile
+    string is on the page as the text it is, no CSP violation, nothing fetched."""
+    with serve_page(hostile.page, REPORT_HEADERS) as served:
+        dom, log = load_in_chromium(chromium, served.url, tmp_path / "profile")
+        requests = [path for path in served.requests if path != "/favicon.ico"]
+    assert not pwned(dom), "a script from the data ran"
+    roots, text = RenderedText.of(dom)
+    assert roots == 1, "evidently's root element is missing"
+    shown = text.split(" | ")
+    assert "Dataset Drift" in shown, text[:2000]
+    assert HOSTILE_NUMERICAL in shown  # the drift table (React)
+    assert HOSTILE_CATEGORICAL in shown
+    assert f"Drift in column '{HOSTILE_PREDICTION}'" in shown
+    missing = [c for c in HOSTILE_CATEGORIES if c not in shown]  # the chart's ticks (plotly)
+    assert not missing, f"not shown as text: {missing}; shown: {text[:3000]}"
+    page = PageParts.of(dom)
+    assert f"Drift report: {HOSTILE_MODEL}" in page.texts  # <h1> (and the <title>)
+    assert any(HOSTILE_SOURCE in t for t in page.texts)
+    assert "Content Security Policy" not in log, log[-3000:]
+    assert requests == [PAGE_PATH]
+
+
+@pytest.mark.integration
+def test_the_pages_policy_stops_a_script_that_got_in(
+    chromium: str, hostile: HostileReport, tmp_path: Path
+) -> None:
+    """Second wall: a script and an event handler slipped into the page (as a bug in the
+    escaping would) do not run, while evidently's own scripts do. Control: the same page
+    without its <meta> policy (the route's header alone allows inline scripts) runs them."""
+    end = hostile.page.rindex("</body>")
+    injected = f'<script>{PWN}</script><img src="data:," onerror="{PWN}">'
+    page = hostile.page[:end] + injected + hostile.page[end:]
+    meta = re.compile(r'<meta http-equiv="Content-Security-Policy"[^>]*>')
+    assert len(meta.findall(page)) == 1
+    with serve_page(page, REPORT_HEADERS) as served:
+        dom, log = load_in_chromium(chromium, served.url, tmp_path / "guarded")
+    assert not pwned(dom)
+    assert RenderedText.of(dom)[0] == 1
+    assert "Dataset Drift" in RenderedText.of(dom)[1].split(" | ")
+    assert "Content Security Policy" in log  # the attempt was blocked, and reported
+
+    with serve_page(meta.sub("", page), REPORT_HEADERS) as served:
+        dom, _ = load_in_chromium(chromium, served.url, tmp_path / "control")
+    assert pwned(dom), "the check cannot see a script run: it proves nothing"
