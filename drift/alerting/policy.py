@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import quote
 
 from drift.config import AlertsConfig, ModelAlertsConfig, Settings
 
@@ -29,7 +30,10 @@ class AlertPolicy:
         return channel not in self.muted
 
     def link(self, template: str | None) -> str | None:
-        return None if template is None else template.replace("{model}", self.model)
+        """``template`` with ``{model}`` replaced by the URL-encoded model name."""
+        if template is None:
+            return None
+        return template.replace("{model}", quote(self.model, safe=""))
 
 
 def resolve_policy(model: str, alerts: AlertsConfig, override: ModelAlertsConfig) -> AlertPolicy:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -141,12 +142,43 @@ class DeliveryConfig(StrictModel):
     """Per-sink queue and retry policy: exponential backoff with jitter, then a maximum age."""
 
     queue_size: int = Field(1000, gt=0, description="notifications waiting per sink")
+    queue_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=64 * 1024,
+        description="approximate bytes of the notifications waiting per sink; past it the "
+        "oldest are dropped and counted",
+    )
     initial_backoff_seconds: float = Field(1.0, gt=0)
     max_backoff_seconds: float = Field(60.0, gt=0)
     multiplier: float = Field(2.0, ge=1)
     jitter: float = Field(0.2, ge=0, le=1, description="+- this fraction of each delay")
     max_age_seconds: float = Field(
         3600.0, gt=0, description="a notification not delivered by then is dropped and counted"
+    )
+
+
+class AlertmanagerConfig(StrictModel):
+    """What ``POST /v1/alertmanager`` lets through: a token bucket per Alertmanager receiver
+    (the payload's ``receiver`` field)."""
+
+    max_per_minute: float = Field(
+        60.0,
+        gt=0,
+        description="forwarded alerts per receiver per minute (the bucket's refill; 60: Slack's "
+        "one message per second)",
+    )
+    burst: int | None = Field(
+        None,
+        ge=1,
+        description="alerts a receiver may send at once (the bucket's size; default: "
+        "max_per_minute rounded up)",
+    )
+    max_receivers: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="receiver names with a bucket of their own; further names share one bucket "
+        "(the receiver field is whatever the sender writes)",
     )
 
 
@@ -172,9 +204,49 @@ class AlertsConfig(StrictModel):
     report_url: str | None = Field(
         None, description="report link, e.g. https://host/v1/models/{model}/report"
     )
+    runbook_base_url: str | None = Field(
+        None,
+        description="where runbook links may point: an absolute runbook_url annotation must be "
+        "under it, a relative one (the shipped rules' docs/runbook.md#...) is resolved against "
+        "it; other links are dropped",
+    )
+    max_text_bytes: int = Field(
+        4096,
+        ge=256,
+        le=1024 * 1024,
+        description="summary, description, names and other texts of a notification are cut to "
+        "this many UTF-8 bytes, marked '… (truncated)' (label values to 1 KiB at most)",
+    )
+    max_labels: int = Field(
+        32, ge=0, le=1000, description="Alertmanager labels kept per notification (by name)"
+    )
     slack: SlackConfig | None = None
     kafka: KafkaConfig | None = None
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    alertmanager: AlertmanagerConfig = Field(default_factory=AlertmanagerConfig)
+
+    @field_validator("runbook_base_url")
+    @classmethod
+    def _runbook_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("runbook_base_url must be an absolute http(s) URL")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("runbook_base_url takes no query, fragment or credentials")
+        return value
+
+    @model_validator(mode="after")
+    def _queue_holds_a_notification(self) -> AlertsConfig:
+        # a notification holds a few texts of max_text_bytes (2 bytes a character once cut)
+        if self.delivery.queue_bytes < 8 * self.max_text_bytes:
+            raise ValueError(
+                f"delivery.queue_bytes ({self.delivery.queue_bytes}) must be at least 8 x "
+                f"max_text_bytes ({self.max_text_bytes}), or large notifications are dropped "
+                "as soon as they are queued"
+            )
+        return self
 
 
 class ModelAlertsConfig(StrictModel):

@@ -1,11 +1,14 @@
-"""Delivery off the request path: one bounded queue and one worker thread per sink, retries by
-a ``RetryPolicy`` (exponential backoff with jitter, a server's Retry-After as the floor), and a
-maximum age after which a notification is dropped and counted.
+"""Delivery off the request path: one queue and one worker thread per sink, bounded in
+notifications and in bytes, retries by a ``RetryPolicy`` (exponential backoff with jitter, a
+server's Retry-After as the floor), and a maximum age after which a notification is dropped and
+counted.
 
-``AlertDelivery`` is what the service holds: it feeds evaluations to the alert engine, turns
-Alertmanager payloads into notifications, routes each one to the channels its model has
-switched on, and exports ``drift_alerts_total``, ``drift_alert_queue_depth`` and
-``drift_alert_delivery_seconds``.
+``AlertDelivery`` is what the service holds: it feeds evaluations to the alert engine, lets
+Alertmanager payloads through its ``Forwarder`` (duplicates and receivers over their rate are
+held back and counted), cuts every notification's texts to ``alerts.max_text_bytes``, routes
+each one to the channels its model has switched on, and exports ``drift_alerts_total``,
+``drift_alert_queue_depth``, ``drift_alert_queue_bytes``, ``drift_alert_queue_dropped_total``,
+``drift_alert_delivery_seconds`` and ``drift_alertmanager_alerts_dropped_total``.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 
 from drift.alerting import alertmanager
+from drift.alerting.alertmanager import Forwarder, ReceiverBuckets, default_burst
 from drift.alerting.engine import AlertEngine, WindowClock, reference_version
-from drift.alerting.notification import Notification
+from drift.alerting.notification import Notification, TextLimits, approx_bytes, limited
 from drift.alerting.policy import AlertPolicy, policies
 from drift.alerting.ports import AlertSink, SinkDeliveryError
 from drift.alerting.state import Deduplicator
@@ -62,9 +66,14 @@ def build_sinks(config: AlertsConfig) -> dict[str, AlertSink]:
     return sinks
 
 
+DEFAULT_QUEUE_BYTES = 16 * 1024 * 1024
+
+
 class DeliveryWorker:
-    """A bounded FIFO and a thread delivering it in order. When the queue is full the oldest
-    waiting notification is dropped (the newest state is the one worth delivering)."""
+    """A FIFO bounded in notifications (``queue_size``) and in approximate bytes
+    (``queue_bytes``, by ``approx_bytes``), and a thread delivering it in order. When a bound is
+    passed the oldest waiting notifications are dropped (the newest state is the one worth
+    delivering); a notification larger than ``queue_bytes`` on its own is dropped too."""
 
     def __init__(
         self,
@@ -75,46 +84,65 @@ class DeliveryWorker:
         model_label: Callable[[str | None], str],
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        *,
+        queue_bytes: int = DEFAULT_QUEUE_BYTES,
     ) -> None:
         self.sink = sink
         self.channel = sink.channel
         self.policy = policy
         self.queue_size = queue_size
+        self.queue_bytes = queue_bytes
         self._metrics = metrics
         self._label = model_label
         self._clock = clock
         self._rng = rng or random.Random()
-        self._items: deque[tuple[Notification, float]] = deque()
+        self._items: deque[tuple[Notification, float, int]] = deque()
+        self._bytes = 0
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._loop, name=f"drift-alerts-{self.channel}", daemon=True
         )
         metrics.alert_queue_depth.labels(self.channel).set_function(lambda: self.depth)
+        metrics.alert_queue_bytes.labels(self.channel).set_function(lambda: self.bytes)
 
     @property
     def depth(self) -> int:
         return len(self._items)
+
+    @property
+    def bytes(self) -> int:
+        """Approximate bytes of the waiting notifications (the one being sent not included)."""
+        return self._bytes
 
     def _count(self, notification: Notification, status: str) -> None:
         self._metrics.alerts.labels(self._label(notification.model), self.channel, status).inc()
 
     def submit(self, notification: Notification) -> None:
         """Queue a notification; never blocks."""
+        size = approx_bytes(notification)
         with self._cond:
-            if len(self._items) >= self.queue_size:
-                dropped, _ = self._items.popleft()
+            self._items.append((notification, self._clock(), size))
+            self._bytes += size
+            while self._items and (
+                len(self._items) > self.queue_size or self._bytes > self.queue_bytes
+            ):
+                reason = "queue_size" if len(self._items) > self.queue_size else "queue_bytes"
+                dropped, _, dropped_size = self._items.popleft()
+                self._bytes -= dropped_size
                 self._count(dropped, "dropped")
+                self._metrics.alert_queue_dropped.labels(self.channel, reason).inc()
                 log.warning(
-                    "%s: queue full (%d), dropped %s %s of model %s",
+                    "%s: queue full (%d notifications, %d bytes), dropped %s %r of model %r",
                     self.channel,
                     self.queue_size,
+                    self.queue_bytes,
                     dropped.event_type,
                     dropped.kind,
                     dropped.model,
                 )
-            self._items.append((notification, self._clock()))
-            self._cond.notify()
+            if self._items:
+                self._cond.notify()
 
     def start(self) -> None:
         self._thread.start()
@@ -135,7 +163,8 @@ class DeliveryWorker:
                     self._cond.wait()
                 if self._stop.is_set():
                     return
-                notification, queued_at = self._items.popleft()
+                notification, queued_at, size = self._items.popleft()
+                self._bytes -= size
             self._deliver(notification, queued_at)
 
     def _deliver(self, notification: Notification, queued_at: float) -> None:
@@ -157,7 +186,7 @@ class DeliveryWorker:
             if error.permanent or self.policy.exhausted(attempt, self._clock() - queued_at, delay):
                 self._count(notification, "dropped")
                 log.error(
-                    "%s: dropped %s %s of model %s after %d attempt(s): %s",
+                    "%s: dropped %s %r of model %r after %d attempt(s): %s",
                     self.channel,
                     notification.event_type,
                     notification.kind,
@@ -188,14 +217,32 @@ class AlertDelivery:
         self.policies: dict[str, AlertPolicy] = policies(settings)
         self.engine = AlertEngine(self.policies)
         self.window_clock = WindowClock()
+        self.limits = TextLimits(config.max_text_bytes, config.max_labels)
         self.dedup = Deduplicator(config.repeat_interval_seconds)
+        am = config.alertmanager
+        self.forwarder = Forwarder(
+            self.policies,
+            self.dedup,
+            ReceiverBuckets(
+                am.max_per_minute,
+                am.burst if am.burst is not None else default_burst(am.max_per_minute),
+                am.max_receivers,
+            ),
+            self.limits,
+            config.runbook_base_url,
+        )
+        self._metrics = metrics
         self._clock = clock
-        self._dedup_lock = threading.Lock()
         self._versions: dict[int, tuple[ReferenceProfile, str]] = {}
         policy = retry_policy(config.delivery)
         self.workers = {
             channel: DeliveryWorker(
-                sink, policy, metrics, config.delivery.queue_size, self.model_label
+                sink,
+                policy,
+                metrics,
+                config.delivery.queue_size,
+                self.model_label,
+                queue_bytes=config.delivery.queue_bytes,
             )
             for channel, sink in sinks.items()
         }
@@ -239,17 +286,27 @@ class AlertDelivery:
             self.dispatch(notification)
 
     def receive_alertmanager(self, payload: alertmanager.AlertmanagerPayload) -> int:
-        """Queue the payload's alerts (new or changed status only); how many were queued."""
-        now = self._clock()
-        queued = 0
-        for notification in alertmanager.notifications(payload, now, self.policies):
-            with self._dedup_lock:
-                admitted = self.dedup.admit(notification.alert_id, notification.status, now)
-            if admitted:
-                queued += self.dispatch(notification)
-        return queued
+        """Queue the payload's alerts that the forwarder lets through (new or changed status,
+        receiver within its rate); count the others; how many were queued."""
+        admission = self.forwarder.admit(payload, self._clock())
+        for reason, count in (
+            ("duplicate", admission.duplicate),
+            ("rate_limited", admission.rate_limited),
+        ):
+            if count:
+                self._metrics.alertmanager_dropped.labels(reason).inc(count)
+        if admission.rate_limited:
+            log.warning(
+                "alertmanager: receiver %r over its rate, %d alert(s) not forwarded",
+                payload.receiver[:128],
+                admission.rate_limited,
+            )
+        return sum(self.dispatch(n) for n in admission.notifications)
 
     def dispatch(self, notification: Notification) -> int:
+        """Queue ``notification`` (texts cut to ``alerts.max_text_bytes``) for each channel its
+        model has on; 1 if it went to any."""
+        notification = limited(notification, self.limits)
         policy = self.policies.get(notification.model or "")
         targets = [w for c, w in self.workers.items() if policy is None or policy.wants(c)]
         for worker in targets:

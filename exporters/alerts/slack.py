@@ -4,6 +4,9 @@
 slack-sdk's own retry handlers are switched off: the delivery worker's ``RetryPolicy`` decides
 about retries, and a 429's ``Retry-After`` (``drift.retry.retry_after_seconds``) is handed to it
 as the minimum wait.
+
+The message is built by ``drift.alerting.slack_blocks`` (outside text escaped); link and media
+previews are switched off, so no URL in an alert's text is fetched or shown as a preview.
 """
 
 from __future__ import annotations
@@ -71,7 +74,9 @@ class SlackSink:
             timeout = max(1, round(self.config.timeout_seconds))
             self._client = WebhookClient(url, timeout=timeout, retry_handlers=[], logger=log)
         try:
-            response = self._client.send(text=text, blocks=blocks)
+            response = self._client.send(
+                text=text, blocks=blocks, unfurl_links=False, unfurl_media=False
+            )
         except Exception as exc:  # urllib raises several kinds of OSError and ValueError
             raise SinkDeliveryError("slack", f"{type(exc).__name__}: {exc}") from None
         if response.status_code == 200:
@@ -99,7 +104,13 @@ class SlackSink:
                 logger=log,
             )
         try:
-            self._client.chat_postMessage(channel=self.config.channel, text=text, blocks=blocks)
+            self._client.chat_postMessage(
+                channel=self.config.channel,
+                text=text,
+                blocks=blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
         except SlackApiError as exc:
             response = exc.response
             error = str(response.get("error", "")) if response is not None else ""

@@ -29,6 +29,8 @@ REQUEST_REJECT_REASONS = (
 )
 
 ALERT_STATUSES = ("sent", "retried", "dropped")
+QUEUE_DROP_REASONS = ("queue_size", "queue_bytes")
+ALERTMANAGER_DROP_REASONS = ("duplicate", "rate_limited")
 DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
 EVALUATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -104,8 +106,32 @@ class ServiceMetrics:
             buckets=DELIVERY_BUCKETS,
             registry=registry,
         )
+        self.alert_queue_bytes = Gauge(
+            "drift_alert_queue_bytes",
+            "Approximate bytes of the notifications waiting in a sink's queue",
+            ["channel"],
+            registry=registry,
+        )
+        self.alert_queue_dropped = Counter(
+            "drift_alert_queue_dropped",
+            "Notifications dropped from a full sink queue (also counted as dropped in "
+            "drift_alerts_total), by the limit reached: queue_size or queue_bytes",
+            ["channel", "reason"],
+            registry=registry,
+        )
+        self.alertmanager_dropped = Counter(
+            "drift_alertmanager_alerts_dropped",
+            "Alerts received on POST /v1/alertmanager and not forwarded: duplicate (already "
+            "forwarded with that status within the repeat interval) or rate_limited",
+            ["reason"],
+            registry=registry,
+        )
+        for am_reason in ALERTMANAGER_DROP_REASONS:
+            self.alertmanager_dropped.labels(am_reason)
         for channel in channels:
             self.alert_delivery_seconds.labels(channel)
+            for queue_reason in QUEUE_DROP_REASONS:
+                self.alert_queue_dropped.labels(channel, queue_reason)
             for model in models:
                 for status in ALERT_STATUSES:
                     self.alerts.labels(model, channel, status)

@@ -16,7 +16,16 @@ from hypothesis import strategies as st
 
 from drift.alerting import alertmanager
 from drift.alerting.event import SCHEMA, SCHEMA_FILE, encode, event
-from drift.alerting.notification import ColumnScore, Notification, Source, Status, Window
+from drift.alerting.notification import (
+    TRUNCATED,
+    ColumnScore,
+    Notification,
+    Source,
+    Status,
+    TextLimits,
+    Window,
+    limited,
+)
 from tests.alerting_data import SECRET_CITY, SECRET_NUMBER, firing_and_resolved, policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,6 +133,43 @@ def test_forwarded_alertmanager_alerts_validate() -> None:
     assert docs[1]["labels"]["alertname"] == "DriftSidecarAbsent"
 
 
+def test_cut_texts_of_a_huge_forwarded_alert_still_validate() -> None:
+    payload = alertmanager.AlertmanagerPayload.model_validate(
+        {
+            "version": "4",
+            "status": "firing",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {
+                        "alertname": "A" * 5000,
+                        "model": "m1",
+                        "column": "é" * 5000,
+                        "severity": "<!channel>" * 500,
+                    }
+                    | {f"x{i}": "v" * 5000 for i in range(100)},
+                    "annotations": {
+                        "summary": "s" * 100_000,
+                        "description": "d" * 3_000_000,
+                        "runbook_url": "docs/runbook.md#a",
+                    },
+                    "startsAt": "2026-01-02T03:04:05Z",
+                    "fingerprint": "0123456789abcdef",
+                }
+            ],
+        }
+    )
+    limits = TextLimits(max_text_bytes=256, max_labels=8)
+    (n,) = alertmanager.notifications(payload, 1_800_000_000.0, {"m1": policy()}, limits=limits)
+    doc = json.loads(encode(n))
+    assert_valid(doc)
+    for text in (doc["summary"], doc["description"], doc["kind"], doc["columns"][0]["column"]):
+        assert text.endswith(TRUNCATED)
+        assert len(text.encode()) <= 256
+    assert len(doc["labels"]) == 8
+    assert doc["links"]["runbook"] == "docs/runbook.md#a"
+
+
 _finite = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 _maybe = st.none() | _finite
 _text = st.text(min_size=1, max_size=20)
@@ -176,3 +222,17 @@ def test_every_notification_gives_a_valid_event(n: Notification) -> None:
     doc = json.loads(encode(n))
     assert_valid(doc)
     assert doc["type"] == f"drift.{n.status.value}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(notifications(), st.integers(min_value=16, max_value=64), st.integers(0, 3))
+def test_every_cut_notification_gives_a_valid_event(
+    n: Notification, cap: int, max_labels: int
+) -> None:
+    cut = limited(n, TextLimits(cap, max_labels, max_label_name_bytes=16, max_label_value_bytes=16))
+    doc = json.loads(encode(cut))
+    assert_valid(doc)
+    assert len(doc["labels"]) <= max_labels
+    assert doc["alert_id"] == n.alert_id
+    for text in (doc["summary"], doc["kind"], doc["severity"]):
+        assert len(text.encode("utf-8", "surrogatepass")) <= cap

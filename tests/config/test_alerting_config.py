@@ -27,6 +27,22 @@ def test_defaults_need_no_alerts_section() -> None:
     assert alerts.slack is None
     assert alerts.kafka is None
     assert alerts.delivery.max_age_seconds == 3600
+    assert alerts.delivery.queue_bytes == 16 * 1024 * 1024
+    assert (alerts.max_text_bytes, alerts.max_labels, alerts.runbook_base_url) == (4096, 32, None)
+    am = alerts.alertmanager
+    assert (am.max_per_minute, am.burst, am.max_receivers) == (60, None, 4)
+
+
+def test_the_hardening_keys_are_described() -> None:
+    from drift.config.alerts import AlertmanagerConfig, AlertsConfig, DeliveryConfig
+
+    for model, names in (
+        (AlertsConfig, ("runbook_base_url", "max_text_bytes", "max_labels")),
+        (DeliveryConfig, ("queue_bytes",)),
+        (AlertmanagerConfig, ("max_per_minute", "burst", "max_receivers")),
+    ):
+        for name in names:
+            assert model.model_fields[name].description, f"{model.__name__}.{name}"
 
 
 def test_issue_example_keys_work() -> None:
@@ -62,6 +78,20 @@ def test_issue_example_keys_work() -> None:
             "SASL_SSL needs sasl_mechanism, sasl_username, sasl_password",
         ),
         ({"delivery": {"queue_size": 0}}, "alerts.delivery.queue_size"),
+        ({"delivery": {"queue_bytes": 1000}}, "alerts.delivery.queue_bytes"),
+        ({"max_text_bytes": 10}, "alerts.max_text_bytes"),
+        ({"max_labels": -1}, "alerts.max_labels"),
+        ({"runbook_base_url": "ftp://git.example.com/"}, "absolute http(s) URL"),
+        ({"runbook_base_url": "docs/"}, "alerts.runbook_base_url"),
+        ({"runbook_base_url": "https://u:p@git.example.com/"}, "no query, fragment or credentials"),
+        ({"alertmanager": {"max_per_minute": 0}}, "alerts.alertmanager.max_per_minute"),
+        ({"alertmanager": {"burst": 0}}, "alerts.alertmanager.burst"),
+        ({"alertmanager": {"max_receivers": 0}}, "alerts.alertmanager.max_receivers"),
+        ({"alertmanager": {"typo": 1}}, "alerts.alertmanager.typo"),
+        (
+            {"max_text_bytes": 65536, "delivery": {"queue_bytes": 65536}},
+            "queue_bytes (65536) must be at least 8 x max_text_bytes (65536)",
+        ),
         ({"kinds": ["column"]}, "alerts.kinds"),
         ({"typo": 1}, "alerts.typo"),
     ],

@@ -4,7 +4,9 @@ the service wiring (evaluations -> notifications -> sinks, per-model channel swi
 
 from __future__ import annotations
 
+import dataclasses
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
+from drift.alerting.notification import TRUNCATED
 from drift.alerting.ports import AlertSink
 from drift.alerting.testing import BlockingSink, RecordingSink
 from drift.config import Settings, settings_from_mapping
@@ -24,6 +27,7 @@ from exporters.prometheus.collector import ServiceMetrics
 from tests.alerting_data import firing_and_resolved
 from tests.conftest import sample, wait_until
 
+AM_DROPPED = "drift_alertmanager_alerts_dropped_total"
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, multiplier=2, jitter=0.5, max_age=5)
 
 
@@ -51,6 +55,12 @@ def test_zeros_for_every_model_and_channel_from_start_up(registry: CollectorRegi
                 labels = {"model": model, "channel": channel, "status": status}
                 assert value(registry, "drift_alerts_total", **labels) == 0.0
     assert value(registry, "drift_alert_delivery_seconds_count", channel="kafka") == 0.0
+    for channel in ("slack", "kafka"):
+        for reason in ("queue_size", "queue_bytes"):
+            labels = {"channel": channel, "reason": reason}
+            assert value(registry, "drift_alert_queue_dropped_total", **labels) == 0.0
+    for reason in ("duplicate", "rate_limited"):
+        assert value(registry, AM_DROPPED, reason=reason) == 0.0
 
 
 def test_failed_attempts_are_retried_then_delivered_once(registry: CollectorRegistry) -> None:
@@ -124,11 +134,13 @@ def test_queue_stays_bounded_and_drops_the_oldest(registry: CollectorRegistry) -
 # the service -------------------------------------------------------------------------------
 
 
-def alert_settings(reference_csv: Path, **model_alerts: Any) -> Settings:
+def alert_settings(
+    reference_csv: Path, alerts: dict[str, Any] | None = None, **model_alerts: Any
+) -> Settings:
     columns = {"numerical": ["age", "income"], "categorical": ["city"], "prediction": "score"}
     return settings_from_mapping(
         {
-            "alerts": {"fire_after": 1, "resolve_after": 1, "kinds": ["dataset"]},
+            "alerts": {"fire_after": 1, "resolve_after": 1, "kinds": ["dataset"], **(alerts or {})},
             "models": {
                 "credit-scoring": {
                     "reference": {"path": str(reference_csv)},
@@ -238,7 +250,8 @@ def am_payload(status: str = "firing", **extra: Any) -> dict[str, Any]:
 def am_client(
     reference_csv: Path, sinks: dict[str, RecordingSink]
 ) -> Iterator[tuple[TestClient, DriftService]]:
-    svc = started(alert_settings(reference_csv, kafka={"enabled": False}), sinks)
+    alerts = {"runbook_base_url": "https://git.example.com/"}
+    svc = started(alert_settings(reference_csv, alerts, kafka={"enabled": False}), sinks)
     with TestClient(create_app(svc, manage_lifecycle=False)) as client:
         yield client, svc
     svc.stop()
@@ -247,14 +260,23 @@ def am_client(
 def test_alertmanager_webhook_forwards_new_and_changed_alerts_once(
     am_client: tuple[TestClient, DriftService], sinks: dict[str, RecordingSink]
 ) -> None:
-    client, _ = am_client
+    client, svc = am_client
     response = client.post("/v1/alertmanager", json=am_payload())
     assert response.status_code == 200
     assert response.json() == {"received": 1, "queued": 1}
-    # Alertmanager re-sends a group at every group_interval: not forwarded again
-    assert client.post("/v1/alertmanager", json=am_payload()).json()["queued"] == 0
+    # Alertmanager re-sends a group at every group_interval: not forwarded again, counted
+    assert client.post("/v1/alertmanager", json=am_payload()).json() == {
+        "received": 1,
+        "queued": 0,
+    }
+    assert value(svc.registry, AM_DROPPED, reason="duplicate") == 1
     assert client.post("/v1/alertmanager", json=am_payload("resolved")).json()["queued"] == 1
+    assert client.post("/v1/alertmanager", json=am_payload("resolved")).json()["queued"] == 0
+    assert value(svc.registry, AM_DROPPED, reason="duplicate") == 2
+    assert value(svc.registry, AM_DROPPED, reason="rate_limited") == 0
     wait_until(lambda: len(sinks["slack"].delivered) == 2, what="slack")
+    time.sleep(0.1)
+    assert len(sinks["slack"].delivered) == 2  # duplicates were not re-sent
     firing, resolved = sinks["slack"].delivered
     assert (firing.kind, firing.status.value, resolved.status.value) == (
         "DriftDatasetDetected",
@@ -263,6 +285,89 @@ def test_alertmanager_webhook_forwards_new_and_changed_alerts_once(
     )
     assert firing.runbook_url == "https://git.example.com/runbook#driftdatasetdetected"
     assert sinks["kafka"].attempts == 0  # switched off for this model
+
+
+def many_alerts(n: int, receiver: str = "drift-sidecar", first: int = 0) -> dict[str, Any]:
+    one = am_payload()["alerts"][0]
+    alerts = [{**one, "fingerprint": f"{i:016x}"} for i in range(first, first + n)]
+    return am_payload(alerts=alerts, receiver=receiver)
+
+
+def test_300_alerts_in_one_payload_are_rate_limited_per_receiver(
+    am_client: tuple[TestClient, DriftService], sinks: dict[str, RecordingSink]
+) -> None:
+    client, svc = am_client
+    response = client.post("/v1/alertmanager", json=many_alerts(300))
+    assert response.json() == {"received": 300, "queued": 60}  # the default burst: 1 a second
+    assert value(svc.registry, AM_DROPPED, reason="rate_limited") == 240
+    # another receiver has a bucket of its own
+    other = client.post("/v1/alertmanager", json=many_alerts(1, receiver="critical", first=1000))
+    assert other.json()["queued"] == 1
+    wait_until(lambda: len(sinks["slack"].delivered) == 61, what="slack")
+    time.sleep(0.2)
+    assert len(sinks["slack"].delivered) == 61
+    assert value(svc.registry, AM_DROPPED, reason="duplicate") == 0
+
+
+def test_forwarded_texts_are_cut_before_they_are_queued(
+    am_client: tuple[TestClient, DriftService], sinks: dict[str, RecordingSink]
+) -> None:
+    client, svc = am_client
+    body = am_payload()
+    alert = body["alerts"][0]
+    alert["annotations"]["description"] = "d" * 3_000_000
+    alert["labels"].update({f"x{i:03}": "v" * 5000 for i in range(100)})
+    assert client.post("/v1/alertmanager", json=body).json()["queued"] == 1
+    wait_until(lambda: len(sinks["slack"].delivered) == 1, what="slack")
+    (n,) = sinks["slack"].delivered
+    assert n.description is not None
+    assert n.description.endswith(TRUNCATED)
+    assert len(n.description.encode()) <= 4096  # alerts.max_text_bytes
+    assert len(n.labels) == 32  # alerts.max_labels
+    # the sidecar's own notifications are cut too
+    huge = dataclasses.replace(n, summary="s" * 100_000, alert_id="own")
+    svc.alerts.dispatch(huge)
+    wait_until(lambda: len(sinks["slack"].delivered) == 2, what="slack")
+    assert len(sinks["slack"].delivered[1].summary.encode()) <= 4096
+
+
+def test_queue_bytes_stay_under_the_cap_while_the_sink_hangs(registry: CollectorRegistry) -> None:
+    """The finding: 180 queued alerts with 3 MB descriptions held 550 MB while Slack hung."""
+    cap = 8 * 1024 * 1024
+    sink = BlockingSink("slack")
+    metrics = ServiceMetrics(registry, ["m1"], ["slack"])
+    w = DeliveryWorker(sink, FAST, metrics, 1000, lambda m: m or "_other", queue_bytes=cap)
+    w.start()
+    firing, _ = firing_and_resolved()
+
+    def big(i: int) -> Any:  # distinct strings: nothing is shared between notifications
+        return dataclasses.replace(firing, description=f"{i:04}" + "d" * 3_000_000)
+
+    w.submit(big(0))  # taken by the worker, which hangs in send
+    wait_until(lambda: w.depth == 0, what="in flight")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1, 61):
+            w.submit(big(i))
+            assert w.bytes <= cap
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert w.depth == 2  # 3 MB each: a third would pass 8 MiB
+    assert held <= cap + 1024 * 1024, f"{held / 2**20:.1f} MiB held"  # not 60 x 3 MB
+    assert value(registry, "drift_alert_queue_bytes", channel="slack") == w.bytes
+    dropped = value(
+        registry, "drift_alert_queue_dropped_total", channel="slack", reason="queue_bytes"
+    )
+    assert dropped == 58
+    assert (
+        value(registry, "drift_alert_queue_dropped_total", channel="slack", reason="queue_size")
+        == 0
+    )
+    labels = {"model": "m1", "channel": "slack", "status": "dropped"}
+    assert value(registry, "drift_alerts_total", **labels) == 58
+    w.stop(timeout=0.1)
 
 
 @pytest.mark.parametrize(
@@ -280,4 +385,7 @@ def test_alertmanager_webhook_refuses_bad_payloads(
     response = client.post("/v1/alertmanager", json=body)
     assert response.status_code == 422
     assert response.json()["field"] == field
-    assert client.post("/v1/alertmanager", content=b"{").status_code == 422
+    # not JSON: a client error (which one is the body-decoding rules' business, drift/service)
+    json_type = {"content-type": "application/json"}
+    not_json = client.post("/v1/alertmanager", content=b"{", headers=json_type)
+    assert 400 <= not_json.status_code < 500

@@ -7,15 +7,19 @@ and 500 three times: the alert still arrives exactly once, and not before Retry-
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drift.alerting import slack_blocks
-from drift.alerting.notification import Notification
+from drift.alerting.notification import TRUNCATED, Notification
 from drift.config import SlackConfig, settings_from_mapping
 from drift.service.service import DriftService
 from exporters.alerts.slack import SlackSink
@@ -180,3 +184,216 @@ def test_sink_error_carries_status_and_retry_after(status: int, permanent: bool)
 
 def test_slack_mrkdwn_is_escaped() -> None:
     assert slack_blocks.escape("a<b>&c") == "a&lt;b&gt;&amp;c"
+
+
+# outside text is data, never markup ------------------------------------------------------------
+
+HOSTILE = (
+    "<!channel> <!here> <@U123> <#C1> <!subteam^S1> <https://evil.example/phish|click here> "
+    "*bold* _italic_ ~strike~ `code` ```block``` &amp; & #general @here https://evil.example/x"
+)
+MARKERS = ("*bold*", "_italic_", "~strike~", "`code`", "```block```")
+BASE = "https://git.example.com/drift-sidecar/blob/main/"
+
+
+def hostile_alert(runbook: str = "https://evil.example/runbook") -> dict[str, Any]:
+    return {
+        "status": "firing",
+        "labels": {
+            "alertname": f"Drift{HOSTILE}",
+            "model": f"model {HOSTILE}",
+            "severity": HOSTILE,
+            "column": f"col {HOSTILE}",
+        },
+        "annotations": {
+            "summary": f"summary {HOSTILE}",
+            "description": f"first line {HOSTILE}\n> quoted line\n  > indented quote\n{HOSTILE}",
+            "runbook_url": runbook,
+        },
+        "startsAt": "2026-01-02T03:04:05Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "fingerprint": "<!here>`x`",
+    }
+
+
+def text_objects(node: Any) -> list[dict[str, Any]]:
+    """Every Block Kit text object of a message."""
+    if isinstance(node, list):
+        return [t for item in node for t in text_objects(item)]
+    if not isinstance(node, dict):
+        return []
+    found = [node] if node.get("type") in ("plain_text", "mrkdwn") else []
+    return found + [t for value in node.values() for t in text_objects(value)]
+
+
+def assert_inert(message: dict[str, Any]) -> None:
+    """No outside text can mention, link or format in the message as Slack would render it."""
+    objects = text_objects(message["blocks"])
+    texts = [message["text"], *(o["text"] for o in objects)]
+    for text in texts:
+        assert "<" not in text
+        assert ">" not in text
+        assert "&" not in re.sub(r"&(amp|lt|gt);", "", text), text
+        outside_code = re.sub(r"`[^`\n]*`", "", text)  # inside our code spans, *_~ are literal
+        for marker in MARKERS:
+            assert marker not in outside_code
+        assert not re.search(r"^\s*&gt;", text, re.MULTILINE), "a block quote"
+    mrkdwn = [o for o in objects if o["type"] == "mrkdwn"]
+    assert mrkdwn
+    assert all(o["verbatim"] is True for o in mrkdwn)
+    everything = "\n".join(texts)
+    assert "&lt;!channel&gt;" in everything  # shown, as text
+    assert "&lt;https://evil.example/phish|click here&gt;" in everything
+    assert "\u2217bold\u2217" in everything  # the look-alike asterisk: not bold
+    header = message["blocks"][0]["text"]
+    assert header["type"] == "plain_text"
+    assert len(header["text"]) <= slack_blocks.HEADER_MAX
+    for block in message["blocks"]:
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                assert element["url"].startswith(("https://", "http://"))
+                assert "evil" not in element["url"]
+
+
+def test_hostile_alertmanager_texts_render_as_text_in_every_block() -> None:
+    from drift.alerting.alertmanager import RUNBOOK_WITHHELD, AlertmanagerPayload, to_notification
+
+    payload = AlertmanagerPayload.model_validate(
+        {"version": "4", "status": "firing", "alerts": [hostile_alert()]}
+    )
+    n = to_notification(payload.alerts[0], 1_800_000_000.0, None, runbook_base=BASE)
+    with recording_server() as server:
+        SlackSink(SlackConfig(webhook_url=f"{server.url}/hook")).send(n)
+        (request,) = server.requests
+    message = request.json()
+    assert_inert(message)
+    assert message["unfurl_links"] is False
+    assert message["unfurl_media"] is False
+    assert "actions" not in [b["type"] for b in message["blocks"]]  # the runbook was elsewhere
+    context = message["blocks"][-1]["elements"][0]["text"]
+    assert RUNBOOK_WITHHELD in context
+    assert "`&lt;!here&gt;\u02cbx\u02cb`" in context  # the fingerprint, in our code span
+    description = next(
+        b["text"]["text"]
+        for b in message["blocks"]
+        if b.get("text", {}).get("text", "").startswith("first")
+    )
+    assert "\n\u00ad&gt; quoted line\n  \u00ad&gt; indented quote\n" in description
+
+
+def test_hostile_column_and_model_names_of_sidecar_alerts_stay_in_their_code_spans() -> None:
+    firing, _ = firing_and_resolved()
+    col = firing.columns[0]
+    hostile = dataclasses.replace(
+        firing,
+        model=f"m {HOSTILE}",
+        summary=f"Dataset drift on model m {HOSTILE}",
+        columns=(dataclasses.replace(col, column=f"a`b {HOSTILE}\nnext"),),
+        prediction=dataclasses.replace(col, column=f"p {HOSTILE}", method=f"x {HOSTILE}"),
+    )
+    with recording_server() as server:
+        SlackSink(SlackConfig(webhook_url=f"{server.url}/hook")).send(hostile)
+        (request,) = server.requests
+    message = request.json()
+    assert_inert(message)
+    columns = next(
+        b["text"]["text"]
+        for b in message["blocks"]
+        if b.get("text", {}).get("text", "").startswith("*Top drifted columns*")
+    )
+    _title, line = columns.split("\n")  # the column's line break did not start a new line
+    assert line.count("`") == 2  # our span: opened and closed, nothing of the name breaks out
+    assert line.startswith("• `a\u02cbb &lt;!channel&gt;")
+
+
+def test_long_outside_texts_are_clipped_to_slacks_limits_without_breaking_entities() -> None:
+    firing, _ = firing_and_resolved()
+    long = dataclasses.replace(
+        firing,
+        summary="<" * 5000,
+        description="&" * 5000,
+        model="m" + "<" * 3000,
+        columns=tuple(
+            dataclasses.replace(firing.columns[0], column=f"{i}" + "c" * 400) for i in range(50)
+        ),
+    )
+    blocks = slack_blocks.blocks(long)
+    assert len(blocks[0]["text"]["text"]) <= slack_blocks.HEADER_MAX
+    assert all(len(f["text"]) <= slack_blocks.FIELD_MAX for f in blocks[1]["fields"])
+    for block in blocks[2:]:
+        if block["type"] == "section":
+            text = block["text"]["text"]
+            assert len(text) <= slack_blocks.SECTION_MAX
+            assert "&" not in re.sub(r"&(amp|lt|gt);", "", text.removesuffix(TRUNCATED))
+    columns = blocks[3]["text"]["text"].split("\n")
+    assert columns[-1] == TRUNCATED
+    assert all(line.count("`") == 2 for line in columns[1:-1])
+    assert len(slack_blocks.text(long)) <= slack_blocks.FALLBACK_MAX
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://grafana.example.com/d/x?var-model=m1", True),
+        ("http://grafana.internal:3000/d/x", True),
+        ("javascript:alert(1)", False),
+        ("JAVASCRIPT:alert(1)", False),
+        ("data:text/html,<script>alert(1)</script>", False),
+        ("ftp://files.example.com/x", False),
+        ("https://", False),
+        ("https:///path-only", False),
+        ("https://a.example/x y", False),
+        ("https://a.example/\nx", False),
+        ("https://a.example\\@evil.example/", False),
+        ("docs/runbook.md#x", False),
+        ("https://a.example/" + "x" * 3000, False),
+    ],
+)
+def test_buttons_only_for_http_urls(url: str, shown: bool) -> None:
+    firing, _ = firing_and_resolved()
+    n = dataclasses.replace(firing, grafana_url=url, report_url=None, runbook_url=url)
+    actions = [b for b in slack_blocks.blocks(n) if b["type"] == "actions"]
+    urls = [e["url"] for b in actions for e in b["elements"]]
+    assert urls == ([url, url] if shown else [])
+
+
+OUR_TITLES = r"\*(Model|Severity|Alert|Dataset drift share|Top drifted columns|Prediction)\*"
+_hostile_text = st.lists(
+    st.sampled_from(["<", ">", "&", "*", "_", "~", "`", "\n", "> ", "!channel", "&amp;", "😀", "a"])
+    | st.text(max_size=4),
+    max_size=40,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_hostile_text, _hostile_text, _hostile_text, _hostile_text)
+def test_any_outside_text_stays_text(
+    summary: str, description: str, model: str, column: str
+) -> None:
+    firing, _ = firing_and_resolved()
+    col = dataclasses.replace(firing.columns[0], column=column or "c", method=model or None)
+    n = dataclasses.replace(
+        firing,
+        summary=summary,
+        description=description or None,
+        model=model or None,
+        kind=summary or "k",
+        columns=(col,),
+        prediction=col,
+        alert_id=column or "id",
+        window=dataclasses.replace(firing.window, end=None),
+    )
+    message = {"text": slack_blocks.text(n), "blocks": slack_blocks.blocks(n)}
+    json.dumps(message)
+    for obj in [{"text": message["text"]}, *text_objects(message["blocks"])]:
+        text = obj["text"]
+        assert "<" not in text
+        assert ">" not in text
+        assert "&" not in re.sub(r"&(amp|lt|gt);", "", text)
+        assert not re.search(r"^\s*&gt;", text, re.MULTILINE)
+        if obj.get("type") == "mrkdwn":
+            assert obj["verbatim"] is True
+            # outside our own code spans, only our own bold titles use *, and nothing uses _ ~
+            outside_code = re.sub(r"`[^`\n]*`", "", text)
+            assert not re.search(r"[_~]", outside_code)
+            assert "*" not in re.sub(OUR_TITLES, "", outside_code)

@@ -11,6 +11,7 @@ through Alertmanager.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,17 @@ def test_prometheus_alert_reaches_kafka_through_alertmanager(
             60,
             "DriftDatasetDetected for m1",
         )
+        metrics = api.get("/metrics").text
+    # a real Alertmanager's notifications pass the forwarder: within the rate, never repeated
+    assert re.search(
+        r'drift_alertmanager_alerts_dropped_total\{reason="rate_limited"\} 0\.0', metrics
+    )
+    firing = [
+        e
+        for _, e in reader.messages
+        if (e["kind"], e["model"], e["type"]) == ("DriftDatasetDetected", "m1", "drift.firing")
+    ]
+    assert len(firing) == 1
     key = next(k for k, e in reader.messages if e is event)
     assert key == b"m1"
     assert_valid(event)
