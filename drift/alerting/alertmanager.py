@@ -242,11 +242,11 @@ class Admission:
 
 
 class Forwarder:
-    """Decides which alerts of a payload are forwarded: a receiver over its rate gets nothing
-    through (``rate_limited``, whether or not the alert repeats an earlier one: it is not
-    remembered as sent, so Alertmanager's next re-send gets another chance); otherwise an alert
-    already forwarded with the same status within the repeat interval is a ``duplicate``; the
-    rest are converted (texts cut to ``limits``) and each takes a token."""
+    """Decides which alerts of a payload are forwarded: an alert already forwarded with the
+    same status within the repeat interval is a ``duplicate``; of the others, those beyond the
+    receiver's rate are ``rate_limited`` (not remembered as sent, so Alertmanager's next re-send
+    gets another chance); the rest are converted (texts cut to ``limits``) and each takes a
+    token."""
 
     def __init__(
         self,
@@ -271,11 +271,13 @@ class Forwarder:
         with self._lock:
             bucket = self.buckets.get(payload.receiver, now)
             for alert in payload.alerts:
-                if not bucket.ready(now):
-                    rate_limited += 1
-                elif not self.dedup.admit(alert.fingerprint, Status(alert.status), now):
+                status = Status(alert.status)
+                if self.dedup.is_repeat(alert.fingerprint, status, now):
                     duplicate += 1
+                elif not bucket.ready(now):
+                    rate_limited += 1
                 else:
+                    self.dedup.admit(alert.fingerprint, status, now)
                     bucket.take()
                     admitted.append(alert)
         out = [

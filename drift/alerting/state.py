@@ -71,17 +71,23 @@ class Deduplicator:
         self.max_keys = max_keys
         self._last: dict[str, tuple[Status, float]] = {}
 
-    def admit(self, key: str, status: Status, now: float) -> bool:
+    def is_repeat(self, key: str, status: Status, now: float) -> bool:
+        """True when ``admit`` would refuse: the same status was sent for ``key`` and (for a
+        firing alert) the repeat interval has not passed. Records nothing."""
         last = self._last.get(key)
-        if last is not None:
-            last_status, sent_at = last
-            if last_status is status and not (
-                status is Status.FIRING
-                and self.repeat_interval > 0
-                and now - sent_at >= self.repeat_interval
-            ):
-                return False
-            del self._last[key]
+        if last is None:
+            return False
+        last_status, sent_at = last
+        return last_status is status and not (
+            status is Status.FIRING
+            and self.repeat_interval > 0
+            and now - sent_at >= self.repeat_interval
+        )
+
+    def admit(self, key: str, status: Status, now: float) -> bool:
+        if self.is_repeat(key, status, now):
+            return False
+        self._last.pop(key, None)
         self._last[key] = (status, now)
         while len(self._last) > self.max_keys:
             del self._last[next(iter(self._last))]

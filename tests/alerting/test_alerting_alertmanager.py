@@ -245,6 +245,14 @@ def test_one_payload_of_300_alerts_lets_through_the_burst() -> None:
     assert {n.alert_id for n in later.notifications} == {f"{i:016x}" for i in range(30, 60)}
 
 
+def test_a_repeat_is_a_duplicate_even_when_the_receiver_is_over_its_rate() -> None:
+    fwd = forwarder()
+    first = fwd.admit(payload(*(alert(i) for i in range(40))), 0.0)
+    assert (len(first.notifications), first.rate_limited) == (30, 10)
+    again = fwd.admit(payload(*(alert(i) for i in range(40))), 1.0)  # the bucket is empty
+    assert (again.notifications, again.duplicate, again.rate_limited) == ([], 30, 10)
+
+
 def test_the_same_payload_twice_is_a_duplicate_until_the_status_changes() -> None:
     fwd = forwarder(repeat_interval=100)
     assert len(fwd.admit(payload(alert()), 0.0).notifications) == 1
