@@ -112,6 +112,15 @@ class PerformanceConfig(StrictModel):
     max_pending: int = Field(
         100_000, gt=0, description="predictions (and labels) waiting at most; oldest evicted"
     )
+    max_pending_bytes: int = Field(
+        64 * 2**20,
+        gt=0,
+        description="bytes (estimated: ids, values, scores and a fixed overhead per entry) of "
+        "the predictions waiting, and as much of the labels waiting, of the recently joined "
+        "ids and of the joined pairs of the window; beyond it the oldest are evicted (counted "
+        "as for max_pending). The default holds max_pending predictions with 36-character ids, "
+        "a short class and a probability (480 bytes each: 48 MB)",
+    )
     window: int = Field(1000, gt=0, le=1_000_000, description="labelled samples per evaluation")
     min_samples: int = Field(
         50, gt=0, description="labelled samples needed before metrics are reported"

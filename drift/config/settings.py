@@ -24,6 +24,15 @@ class ServerConfig(StrictModel):
     port: int = Field(8000, gt=0, lt=65536)
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger bodies get 413")
     max_samples_per_request: int = Field(100_000, gt=0)
+    max_value_bytes: int = Field(
+        256,
+        ge=16,
+        le=65_536,
+        description="longest categorical value, categorical prediction, sample id and label "
+        "(and class name of scores) in UTF-8 bytes; a sample or label with a longer one is "
+        "rejected (too_long) and its neighbours kept. Bounds the bytes of the windows' "
+        "vocabularies and of the label join",
+    )
     evaluation_cpu_share: float = Field(
         0.1,
         gt=0,

@@ -1,7 +1,9 @@
 """Validation of ``POST /v1/models/{model}/labels``: ``{"labels": [{"id": ..., "label": ...}]}``.
 
 Like the samples API, one bad label never costs its neighbours their place: good labels are
-returned, each bad one becomes a ``Rejection`` naming its index and field.
+returned, each bad one becomes a ``Rejection`` naming its index and field. An id, or a label
+spelled as text (a string, or an integer's digits), longer than ``max_value_bytes`` in UTF-8 is
+rejected (``too_long``): the label join keeps both while they wait.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import math
 from typing import Any
 
 from drift.errors import InvalidRequest
-from drift.ingest.samples import Rejection, RejectReason
+from drift.ingest.samples import Rejection, RejectReason, oversize
 
 
 def _kind(value: Any) -> str:
@@ -19,7 +21,13 @@ def _kind(value: Any) -> str:
     )
 
 
-def _one(item: Any) -> tuple[str, object]:
+def _short(text: str, field_name: str, limit: int) -> None:
+    size = oversize(text, limit)
+    if size is not None:
+        raise _Bad(field_name, RejectReason.TOO_LONG, f"{size} bytes > {limit}")
+
+
+def _one(item: Any, limit: int) -> tuple[str, object]:
     if not isinstance(item, dict):
         raise _Bad("(label)", RejectReason.WRONG_TYPE, f"expected an object, got {_kind(item)}")
     if "id" not in item or item["id"] is None:
@@ -29,6 +37,8 @@ def _one(item: Any) -> tuple[str, object]:
         raise _Bad(
             "id", RejectReason.WRONG_TYPE, f"expected a string or integer, got {_kind(sample_id)}"
         )
+    sample_id = str(sample_id)
+    _short(sample_id, "id", limit)
     if "label" not in item or item["label"] is None:
         raise _Bad("label", RejectReason.MISSING_FIELD, "every label needs 'label'")
     label = item["label"]
@@ -40,7 +50,11 @@ def _one(item: Any) -> tuple[str, object]:
         )
     if isinstance(label, float) and not math.isfinite(label):
         raise _Bad("label", RejectReason.INVALID_VALUE, "label must be finite")
-    return str(sample_id), label
+    if isinstance(label, str):
+        _short(label, "label", limit)
+    elif type(label) is int and label.bit_length() > 64:  # up to 4,300 digits from JSON
+        _short(str(label), "label", limit)
+    return sample_id, label
 
 
 class _Bad(Exception):
@@ -51,10 +65,11 @@ class _Bad(Exception):
 
 
 def validate_labels(
-    payload: Any, max_labels: int
+    payload: Any, max_labels: int, *, max_value_bytes: int
 ) -> tuple[list[tuple[str, object]], list[Rejection]]:
-    """Split a request body into (id, label) pairs and rejections; raises ``InvalidRequest``
-    when the body as a whole is unusable."""
+    """Split a request body into (id, label) pairs and rejections (an id or label longer than
+    ``max_value_bytes``, too); raises ``InvalidRequest`` when the body as a whole is
+    unusable."""
     if not isinstance(payload, dict):
         raise InvalidRequest(422, "invalid_body", "(body)", "expected an object with 'labels'")
     labels = payload.get("labels")
@@ -72,7 +87,7 @@ def validate_labels(
     rejections: list[Rejection] = []
     for index, item in enumerate(labels):
         try:
-            good.append(_one(item))
+            good.append(_one(item, max_value_bytes))
         except _Bad as bad:
             rejections.append(Rejection(index, bad.field_name, bad.reason, bad.detail))
     return good, rejections

@@ -6,19 +6,26 @@ columnar batch of the good samples plus one ``Rejection`` per bad sample. A samp
 last three are optional, ``scores`` being the model's confidence (a number in [0, 1] for the
 positive class, or an object class label -> number in [0, 1]) for the performance metrics.
 
+Every string the sidecar keeps (a categorical value or prediction in its canonical spelling, an
+id, a class name of ``scores``) is at most ``max_value_bytes`` long in UTF-8: a longer one
+rejects its sample (``too_long``), so that the windows' vocabularies and the label join are
+bounded in bytes, not only in entries.
+
 Two paths give the same result. ``columnar_batch`` handles a batch in which every sample is
-good with a few C-level passes per column (``itemgetter``, ``zip``, a set of the value types);
-it gives up (``None``) at the first value it is not sure about, and ``per_sample_batch``, the
-reference implementation, then checks the batch sample by sample and names every bad one.
+good with a few C-level passes per column (``itemgetter``, ``zip``, a set of the value types,
+the longest string); it gives up (``None``) at the first value it is not sure about, and
+``per_sample_batch``, the reference implementation, then checks the batch sample by sample and
+names every bad one.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from itertools import chain
 from operator import itemgetter, methodcaller
 from typing import Any, TypeAlias
@@ -35,6 +42,7 @@ class RejectReason(StrEnum):
     MISSING_FIELD = "missing_field"
     WRONG_TYPE = "wrong_type"
     INVALID_VALUE = "invalid_value"
+    TOO_LONG = "too_long"  # a string over server.max_value_bytes
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,23 @@ class _Bad(Exception):
 # ------------------------------------------------------------------------ one value at a time
 
 
+def oversize(text: str, limit: int) -> int | None:
+    """The length of ``text`` in UTF-8 bytes when it exceeds ``limit``, else None. O(1) for the
+    usual short or ASCII string (a code point is at most 4 bytes; an ASCII one, 1); a lone
+    surrogate, which JSON allows, counts 3 bytes."""
+    if len(text) <= limit >> 2:
+        return None
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+    return size if size > limit else None
+
+
+def _short(text: str, field_name: str, limit: int) -> str:
+    size = oversize(text, limit)
+    if size is not None:
+        raise _Bad(field_name, RejectReason.TOO_LONG, f"{size} bytes > {limit}")
+    return text
+
+
 def _number(value: Any, field_name: str) -> float:
     if value is None:
         return math.nan
@@ -104,9 +129,10 @@ def _number(value: Any, field_name: str) -> float:
         raise _Bad(field_name, RejectReason.INVALID_VALUE, "number out of range") from None
 
 
-def _category(value: Any, field_name: str) -> str | None:
+def _category(value: Any, field_name: str, limit: int) -> str | None:
     if value is None or isinstance(value, str | bool | int | float):
-        return canonical_category(value)
+        key = canonical_category(value)
+        return None if key is None else _short(key, field_name, limit)
     raise _Bad(
         field_name,
         RejectReason.WRONG_TYPE,
@@ -147,14 +173,20 @@ def _probability(value: Any, field_name: str) -> float:
     return float(value)
 
 
-def _scores(value: Any) -> Scores | None:
+def _scores(value: Any, limit: int) -> Scores | None:
     """``scores``: a number in [0, 1] (binary: the positive class's probability) or an object
-    mapping class labels to numbers in [0, 1]."""
+    mapping class labels (at most ``limit`` bytes) to numbers in [0, 1]."""
     if value is None:
         return None
     if isinstance(value, dict):
         if not value:
             raise _Bad("scores", RejectReason.INVALID_VALUE, "needs at least one class")
+        for label in value:
+            size = oversize(str(label), limit)
+            if size is not None:
+                raise _Bad(
+                    "scores", RejectReason.TOO_LONG, f"a class name of {size} bytes > {limit}"
+                )
         return {str(label): _probability(p, f"scores.{label}") for label, p in value.items()}
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Bad(
@@ -175,7 +207,7 @@ def _kind(value: Any) -> str:
 
 
 def _parse_one(
-    sample: Any, schema: SampleSchema
+    sample: Any, schema: SampleSchema, limit: int
 ) -> tuple[dict[str, Any], str | None, float | None, Scores | None]:
     if not isinstance(sample, dict):
         raise _Bad("(sample)", RejectReason.WRONG_TYPE, f"expected an object, got {_kind(sample)}")
@@ -197,7 +229,7 @@ def _parse_one(
             raise _Bad(
                 f"features.{name}", RejectReason.MISSING_FIELD, "required categorical column"
             )
-        row[name] = _category(features[name], f"features.{name}")
+        row[name] = _category(features[name], f"features.{name}", limit)
     if schema.prediction is not None:
         if "prediction" not in sample:
             raise _Bad(
@@ -207,7 +239,7 @@ def _parse_one(
         if schema.prediction_type is ColumnType.NUMERICAL:
             row[schema.prediction] = _number(pred, "prediction")
         else:
-            row[schema.prediction] = _category(pred, "prediction")
+            row[schema.prediction] = _category(pred, "prediction", limit)
     sample_id = sample.get("id")
     if sample_id is not None and (
         isinstance(sample_id, bool) or not isinstance(sample_id, str | int)
@@ -215,12 +247,16 @@ def _parse_one(
         raise _Bad(
             "id", RejectReason.WRONG_TYPE, f"expected a string or integer, got {_kind(sample_id)}"
         )
+    if sample_id is not None:
+        sample_id = _short(str(sample_id), "id", limit)
     ts = _timestamp(sample.get("timestamp"))
-    scores = _scores(sample.get("scores"))
-    return row, (None if sample_id is None else str(sample_id)), ts, scores
+    scores = _scores(sample.get("scores"), limit)
+    return row, sample_id, ts, scores
 
 
-def per_sample_batch(samples: Sequence[Any], schema: SampleSchema) -> tuple[Batch, list[Rejection]]:
+def per_sample_batch(
+    samples: Sequence[Any], schema: SampleSchema, max_value_bytes: int
+) -> tuple[Batch, list[Rejection]]:
     """The reference implementation: each sample checked on its own, field by field; the first
     problem of a bad sample is its rejection."""
     values: dict[str, list[Any]] = {name: [] for name in schema.columns}
@@ -228,7 +264,7 @@ def per_sample_batch(samples: Sequence[Any], schema: SampleSchema) -> tuple[Batc
     rejections: list[Rejection] = []
     for index, sample in enumerate(samples):
         try:
-            row, sample_id, ts, scores = _parse_one(sample, schema)
+            row, sample_id, ts, scores = _parse_one(sample, schema, max_value_bytes)
         except _Bad as bad:
             rejections.append(Rejection(index, bad.field_name, bad.reason, bad.detail))
             continue
@@ -289,13 +325,51 @@ def _number_column(values: Sequence[Any], kinds: set[type]) -> list[Any]:
         raise _Slow from None
 
 
-def _category_column(values: Sequence[Any]) -> list[Any]:
-    kinds = _types(values)
-    if kinds <= _STR_TYPES:  # canonical_category of a str is the str itself
-        return list(values)
-    if not kinds <= _CATEGORY_TYPES:
+def _joined(values: Sequence[Any]) -> str | None:
+    """The values joined into one string when every one is a str (one C pass, which is also
+    the type check: ``join`` refuses anything else), else None."""
+    try:
+        return "".join(values)
+    except TypeError:
+        return None
+
+
+def _fits(values: Sequence[Any], limit: int, joined: str | None = None) -> bool:
+    """Every string of ``values`` (the others None) is at most ``limit`` bytes in UTF-8.
+    ``joined``: the values joined (all str). No pass at all when they are ASCII and short
+    together; else one C pass, the longest string in code points, and only when that could
+    exceed ``limit`` bytes (a code point takes up to 4 in UTF-8), whether they are ASCII."""
+    if joined is not None and len(joined) <= limit and joined.isascii():  # both O(1)
+        return True
+
+    def strings() -> Iterator[str]:
+        return iter(values) if joined is not None else filter(None, values)
+
+    longest = max(map(len, strings()), default=0)
+    if longest <= limit >> 2:
+        return True
+    if longest > limit:
+        return False
+    return all(map(str.isascii, strings())) or all(oversize(v, limit) is None for v in strings())
+
+
+def _category_column(values: Sequence[Any], limit: int) -> list[Any]:
+    """Canonical categories (str or None), or ``_Slow`` for a value that is not a category or
+    is too long."""
+    joined = _joined(values)
+    if joined is not None:  # strings only: the usual column
+        column = list(values)
+    else:
+        kinds = _types(values)
+        if kinds <= _STR_TYPES:  # canonical_category of a str is the str itself
+            column = list(values)
+        elif kinds <= _CATEGORY_TYPES:
+            column = list(map(canonical_category, values))
+        else:
+            raise _Slow
+    if not _fits(column, limit, joined):
         raise _Slow
-    return list(map(canonical_category, values))
+    return column
 
 
 def _each(values: list[Any], check: Callable[[Any], Any]) -> list[Any]:
@@ -309,11 +383,13 @@ def _each(values: list[Any], check: Callable[[Any], Any]) -> list[Any]:
         raise _Slow from None
 
 
-def columnar_batch(samples: Sequence[Any], schema: SampleSchema) -> Batch | None:
+def columnar_batch(
+    samples: Sequence[Any], schema: SampleSchema, max_value_bytes: int
+) -> Batch | None:
     """All samples as one ``Batch`` when every one of them is good, else None (some sample needs
     ``per_sample_batch`` to say what is wrong with it). Same values as ``per_sample_batch``."""
     try:
-        return _columnar(samples, schema)
+        return _columnar(samples, schema, max_value_bytes)
     except (_Slow, KeyError):
         return None
 
@@ -338,9 +414,9 @@ def _numerical_block(rows: list[dict[str, Any]], names: tuple[str, ...]) -> list
     return list(matrix.T)  # views: column j is matrix[:, j]
 
 
-def _columnar(samples: Sequence[Any], schema: SampleSchema) -> Batch:
+def _columnar(samples: Sequence[Any], schema: SampleSchema, limit: int) -> Batch:
     if not samples:
-        return per_sample_batch(samples, schema)[0]
+        return per_sample_batch(samples, schema, limit)[0]
     if not _types(samples) <= _DICT_ONLY:
         raise _Slow
     rows: list[dict[str, Any]] = list(map(_get_features, samples))
@@ -354,30 +430,35 @@ def _columnar(samples: Sequence[Any], schema: SampleSchema) -> Batch:
         for name, values in zip(
             schema.categorical, _columns(rows, schema.categorical), strict=True
         ):
-            columns[name] = _category_column(values)
+            columns[name] = _category_column(values, limit)
     if schema.prediction is not None:
         predictions = list(map(_get_prediction, samples))
         if schema.prediction_type is ColumnType.NUMERICAL:
             columns[schema.prediction] = _number_column(predictions, _types(predictions))
         else:
-            columns[schema.prediction] = _category_column(predictions)
+            columns[schema.prediction] = _category_column(predictions, limit)
     n = len(samples)
     ids: list[Any] = list(map(_get_id, samples))
     if ids.count(None) != n:
-        kinds = _types(ids)
-        if not kinds <= _STR_TYPES:
-            if not kinds <= _ID_TYPES:
-                raise _Slow
-            ids = [None if v is None else str(v) for v in ids]
+        joined = _joined(ids)
+        if joined is None:  # some None, or integers
+            kinds = _types(ids)
+            if not kinds <= _STR_TYPES:
+                if not kinds <= _ID_TYPES:
+                    raise _Slow
+                ids = [None if v is None else str(v) for v in ids]
+        if not _fits(ids, limit, joined):
+            raise _Slow
     timestamps = _each(list(map(_get_timestamp, samples)), _timestamp)
-    scores = _each(list(map(_get_scores, samples)), _scores)
+    scores = _each(list(map(_get_scores, samples)), partial(_scores, limit=limit))
     return Batch(columns=columns, ids=ids, timestamps=timestamps, scores=scores)
 
 
 def validate_samples(
-    payload: Any, schema: SampleSchema, max_samples: int
+    payload: Any, schema: SampleSchema, max_samples: int, *, max_value_bytes: int
 ) -> tuple[Batch, list[Rejection]]:
-    """Split a request body into accepted samples and rejections.
+    """Split a request body into accepted samples and rejections; a string longer than
+    ``max_value_bytes`` (UTF-8) rejects its sample.
 
     Raises ``InvalidRequest`` when the body as a whole is unusable.
     """
@@ -398,7 +479,7 @@ def validate_samples(
             f"{len(samples)} samples exceed the limit {max_samples}",
         )
     if len(samples) >= _COLUMNAR_FROM:
-        batch = columnar_batch(samples, schema)
+        batch = columnar_batch(samples, schema, max_value_bytes)
         if batch is not None:
             return batch, []
-    return per_sample_batch(samples, schema)
+    return per_sample_batch(samples, schema, max_value_bytes)

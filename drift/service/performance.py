@@ -27,7 +27,10 @@ class ModelPerformance:
         self.config = config.performance
         self._lock = threading.Lock()
         self._join = LabelJoin(
-            self.config.label_ttl_seconds, self.config.max_pending, self.config.window
+            self.config.label_ttl_seconds,
+            self.config.max_pending,
+            self.config.window,
+            max_bytes=self.config.max_pending_bytes,
         )
         self._dirty = False
         self._invalid = 0

@@ -264,8 +264,9 @@ class DriftService:
         if schema is None:
             self.metrics.requests_rejected.labels("not_ready").inc()
             raise NotReady(model, monitor.error or "reference is still loading")
+        server = self.settings.server
         batch, rejections = validate_samples(
-            payload, schema, self.settings.server.max_samples_per_request
+            payload, schema, server.max_samples_per_request, max_value_bytes=server.max_value_bytes
         )
         for rejection in rejections:
             self.metrics.samples_rejected.labels(model, rejection.reason.value).inc()
@@ -282,7 +283,10 @@ class DriftService:
         """Delayed ground truth ``{"labels": [{"id": ..., "label": ...}]}``, joined by id to
         the predictions of samples sent with that id (before or after the label)."""
         perf = self.performance[self.monitor(model).name]
-        labels, rejections = validate_labels(payload, self.settings.server.max_samples_per_request)
+        server = self.settings.server
+        labels, rejections = validate_labels(
+            payload, server.max_samples_per_request, max_value_bytes=server.max_value_bytes
+        )
         outcome = perf.add_labels(labels, len(rejections), time.monotonic())
         return LabelResult(outcome, rejections)
 

@@ -1,11 +1,14 @@
 """drift.core.label_join: joining delayed labels to predictions by id — either order, duplicates,
-expiry after the TTL, capacity eviction, the bounded window of joined pairs, the scores handed to
-drift.core.performance, and Hypothesis bookkeeping invariants over random operation sequences.
+expiry after the TTL, capacity eviction (entries and bytes), the bounded window of joined pairs,
+the scores handed to drift.core.performance, and Hypothesis bookkeeping invariants over random
+operation sequences.
 """
 
 from __future__ import annotations
 
+import gc
 import math
+import tracemalloc
 from typing import Any
 
 import numpy as np
@@ -14,14 +17,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from drift.core.label_join import Expired, LabelCounters, LabelJoin, LabelOutcome
+from drift.core.label_join import (
+    JOINED_ID_BYTES,
+    JOINED_PAIR_BYTES,
+    PENDING_ENTRY_BYTES,
+    Expired,
+    LabelCounters,
+    LabelJoin,
+    LabelOutcome,
+    value_bytes,
+)
 from drift.core.performance import classification_performance, regression_performance
 
 TTL = 100.0
+MIB = 2**20
 
 
-def join(max_pending: int = 1000, window: int = 1000) -> LabelJoin:
-    return LabelJoin(ttl_seconds=TTL, max_pending=max_pending, window=window)
+def join(max_pending: int = 1000, window: int = 1000, max_bytes: int = 64 * MIB) -> LabelJoin:
+    return LabelJoin(ttl_seconds=TTL, max_pending=max_pending, window=window, max_bytes=max_bytes)
 
 
 def pairs(lj: LabelJoin) -> list[tuple[object, object]]:
@@ -91,9 +104,11 @@ def test_input_lengths_and_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match="same length"):
         join().add_predictions(["a"], ["x"], [0.1, 0.2], now=0.0)
     with pytest.raises(ValueError, match="positive"):
-        LabelJoin(ttl_seconds=0.0, max_pending=10, window=10)
+        LabelJoin(ttl_seconds=0.0, max_pending=10, window=10, max_bytes=MIB)
     with pytest.raises(ValueError, match="positive"):
-        LabelJoin(ttl_seconds=1.0, max_pending=0, window=10)
+        LabelJoin(ttl_seconds=1.0, max_pending=0, window=10, max_bytes=MIB)
+    with pytest.raises(ValueError, match="positive"):
+        LabelJoin(ttl_seconds=1.0, max_pending=10, window=10, max_bytes=0)
 
 
 # ---------------------------------------------------------------------------------- expiry
@@ -180,7 +195,7 @@ def test_window_keeps_only_the_last_joined_pairs_in_join_order() -> None:
 
 def test_sizes_stay_bounded_after_1e5_operations() -> None:
     rng = np.random.default_rng(7)
-    lj = LabelJoin(ttl_seconds=1e9, max_pending=500, window=200)
+    lj = LabelJoin(ttl_seconds=1e9, max_pending=500, window=200, max_bytes=64 * MIB)
     ids = rng.integers(0, 50_000, 100_000).astype(str)
     is_label = rng.random(ids.size) < 0.5
     for k, (sample_id, label) in enumerate(zip(ids.tolist(), is_label.tolist(), strict=True)):
@@ -195,6 +210,90 @@ def test_sizes_stay_bounded_after_1e5_operations() -> None:
     assert c.evicted_predictions > 0
     assert c.evicted_labels > 0
     assert c.matched > 200
+
+
+def long_id(i: int) -> str:
+    return f"{i:06d}" + "x" * 250  # 256 bytes, the largest id ingestion lets through
+
+
+def test_the_byte_cap_evicts_the_oldest_waiting_predictions_and_counts_them() -> None:
+    entry = PENDING_ENTRY_BYTES + value_bytes(long_id(0)) + value_bytes("p" * 256)
+    lj = join(max_pending=1000, max_bytes=10 * entry)
+    lj.add_predictions([long_id(i) for i in range(25)], ["p" * 256] * 25, None, now=0.0)
+    assert lj.pending_predictions == 10
+    assert lj.memory_bytes()["predictions"] == 10 * entry
+    assert lj.counters.evicted_predictions == 15
+    # the newest ten are the ones kept
+    assert lj.add_labels([(long_id(14), "l"), (long_id(15), "l")], now=1.0).matched == 1
+    assert lj.memory_bytes()["predictions"] == 9 * entry
+
+
+def test_the_byte_cap_evicts_the_oldest_waiting_labels_and_counts_them() -> None:
+    entry = PENDING_ENTRY_BYTES + value_bytes(long_id(0)) + value_bytes("l" * 256)
+    lj = join(max_pending=1000, max_bytes=4 * entry + entry // 2)
+    assert lj.add_labels([(long_id(i), "l" * 256) for i in range(9)], now=0.0).held == 9
+    assert (lj.pending_labels, lj.counters.evicted_labels) == (4, 5)
+    assert lj.memory_bytes()["labels"] == 4 * entry
+    lj.expire(now=TTL + 1)
+    assert lj.memory_bytes() == {"predictions": 0, "labels": 0, "joined_ids": 0, "joined": 0}
+
+
+def test_an_entry_larger_than_the_cap_on_its_own_is_evicted_itself() -> None:
+    """Scores may have any number of classes: the cap bounds them, whatever the count cap."""
+    many = {f"class-{k}": 1 / 5000 for k in range(5000)}  # a ~600 KB scores object
+    lj = join(max_bytes=100_000)
+    lj.add_predictions(["small"], ["a"], [0.5], now=0.0)
+    lj.add_predictions(["huge"], ["a"], [many], now=0.0)
+    assert lj.pending_predictions == 0
+    assert lj.counters.evicted_predictions == 2
+    assert lj.memory_bytes()["predictions"] == 0
+
+
+def test_the_joined_window_and_the_joined_ids_are_bounded_in_bytes_too() -> None:
+    scores = {f"c{k:03d}": 0.001 for k in range(200)}  # ~25 KB per pair
+    one = join()
+    one.add_predictions(["a"], ["a"], [scores], now=0.0)
+    one.add_labels([("a", "a")], now=0.0)
+    pair = one.memory_bytes()["joined"]
+    assert pair > JOINED_PAIR_BYTES + 200 * (value_bytes("c000") + value_bytes(0.001))
+    lj = join(max_pending=10_000, window=1000, max_bytes=5 * pair)
+    ids = [long_id(i) for i in range(40)]
+    for sample_id in ids:  # one at a time: the waiting predictions are capped alike
+        lj.add_predictions([sample_id], ["a"], [scores], now=0.0)
+        lj.add_labels([(sample_id, "a")], now=1.0)
+    assert lj.counters.matched == 40
+    assert len(lj.joined()) == 5  # the window of 1000 holds five of these pairs
+    assert lj.memory_bytes()["joined"] == 5 * pair
+    assert lj.memory_bytes()["joined_ids"] <= 5 * pair
+    assert lj.memory_bytes()["joined_ids"] == 40 * (JOINED_ID_BYTES + value_bytes(ids[0]))
+
+
+@pytest.mark.parametrize("table", ["predictions", "labels", "joined_ids", "joined"])
+def test_the_estimate_is_not_below_what_tracemalloc_sees(table: str) -> None:
+    """Full tables in their steady state (the oldest evicted as new entries come), at n just past
+    a dict resize, where the slot per entry costs most; 256-byte ids, short values, two-class
+    scores."""
+    n = 2**12 // 3 + 1
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        window = n if table == "joined" else 1
+        lj = LabelJoin(ttl_seconds=1e12, max_pending=n, window=window, max_bytes=2**40)
+        for i in range(3 * n):
+            sample_id = long_id(i)
+            scores = [{"no": 0.25 + i % 2 / 4, "yes": 0.75 - i % 2 / 4}]
+            if table in ("predictions", "joined_ids", "joined"):
+                lj.add_predictions([sample_id], [f"class-{i % 3}"], scores, now=float(i))
+            if table in ("labels", "joined_ids", "joined"):
+                lj.add_labels([(long_id(i), f"class-{i % 5}")], now=float(i))
+        gc.collect()
+        traced = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    estimated = lj.memory_bytes()
+    assert estimated[table] > 0
+    assert traced <= sum(estimated.values())
 
 
 # ------------------------------------------------------------------------ scores, performance
@@ -296,13 +395,20 @@ operations = st.lists(
 
 
 @settings(max_examples=200, deadline=None)
-@given(ops=operations, max_pending=st.integers(1, 4), window=st.integers(1, 4))
+@given(
+    ops=operations,
+    max_pending=st.integers(1, 4),
+    window=st.integers(1, 4),
+    # from "every entry alone too large" to "never binding"; an entry is ~400 bytes
+    max_bytes=st.sampled_from([100, 500, 900, 1300, 10**9]),
+)
 def test_every_item_is_accounted_for(
-    ops: list[tuple[str, list[str | None], float]], max_pending: int, window: int
+    ops: list[tuple[str, list[str | None], float]], max_pending: int, window: int, max_bytes: int
 ) -> None:
     """Each label is matched, held or duplicate; each held label is later joined, expired,
-    evicted or still waiting; likewise for predictions. Joined pairs belong to one id."""
-    lj = LabelJoin(ttl_seconds=40.0, max_pending=max_pending, window=window)
+    evicted or still waiting; likewise for predictions. Joined pairs belong to one id. Every
+    table stays within its entries and its bytes."""
+    lj = LabelJoin(ttl_seconds=40.0, max_pending=max_pending, window=window, max_bytes=max_bytes)
     now = 0.0
     labels = matched_by_labels = predictions = 0
     expired = Expired(0, 0)
@@ -323,6 +429,7 @@ def test_every_item_is_accounted_for(
         assert lj.pending_predictions <= max_pending
         assert lj.pending_labels <= max_pending
         assert len(lj.joined()) <= window
+        assert all(0 <= size <= max_bytes for size in lj.memory_bytes().values())
     e = lj.expire(now)
     expired = Expired(expired.predictions + e.predictions, expired.labels + e.labels)
     c: LabelCounters = lj.counters

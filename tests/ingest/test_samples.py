@@ -1,5 +1,6 @@
-"""Sample validation: the optional ``scores`` field, and the column-wise fast path giving exactly
-what the per-sample reference path gives, on good, bad and mixed batches."""
+"""Sample validation: the optional ``scores`` field, the cap on the bytes of one value, and the
+column-wise fast path giving exactly what the per-sample reference path gives, on good, bad and
+mixed batches."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ ONE_NUMBER = SampleSchema(
 )
 CATEGORIES_ONLY = SampleSchema(numerical=(), categorical=("c1", "c2"))
 SCHEMAS = [CREDIT, ONE_NUMBER, CATEGORIES_ONLY]
+LIMIT = 256  # server.max_value_bytes (its default)
 
 
 def sample(**fields: Any) -> dict[str, Any]:
@@ -34,7 +36,7 @@ def sample(**fields: Any) -> dict[str, Any]:
 
 
 def validate(samples: list[Any], schema: SampleSchema = CREDIT) -> tuple[Batch, list[Rejection]]:
-    return validate_samples({"samples": samples}, schema, 1000)
+    return validate_samples({"samples": samples}, schema, 1000, max_value_bytes=LIMIT)
 
 
 def rejection(value: Any, schema: SampleSchema = CREDIT) -> tuple[str, RejectReason, str]:
@@ -196,6 +198,77 @@ def test_an_empty_batch() -> None:
     }
 
 
+# ------------------------------------------------------------------- the bytes of one value
+
+LABELLED = SampleSchema(
+    numerical=("age",), categorical=("city",), prediction="label",
+    prediction_type=ColumnType.CATEGORICAL,
+)  # fmt: skip
+
+
+def labelled(**fields: Any) -> dict[str, Any]:
+    return {"features": {"age": 30, "city": "rome"}, "prediction": "yes"} | fields
+
+
+@pytest.mark.parametrize(
+    ("bad", "field", "detail"),
+    [
+        (labelled(features={"age": 1, "city": "x" * 300}), "features.city", "300 bytes > 256"),
+        (labelled(features={"age": 1, "city": "é" * 129}), "features.city", "258 bytes > 256"),
+        (labelled(features={"age": 1, "city": 10**299}), "features.city", "300 bytes > 256"),
+        (labelled(features={"age": 1, "city": 1e300}), "features.city", "301 bytes > 256"),
+        (labelled(prediction="y" * 257), "prediction", "257 bytes > 256"),
+        (labelled(id="r" * 1000), "id", "1000 bytes > 256"),
+        (labelled(id=10**256), "id", "257 bytes > 256"),
+        (labelled(id="\ud800" * 86), "id", "258 bytes > 256"),  # lone surrogates: 3 bytes
+        (labelled(scores={"yes": 0.5, "n" * 257: 0.5}), "scores", "a class name of 257 bytes"),
+    ],
+)
+def test_a_value_over_the_cap_rejects_its_sample_naming_field_and_size(
+    bad: dict[str, Any], field: str, detail: str
+) -> None:
+    got_field, reason, got_detail = rejection(bad, LABELLED)
+    assert (got_field, reason) == (field, RejectReason.TOO_LONG)
+    assert detail in got_detail
+
+
+@pytest.mark.parametrize("value", ["x" * 256, "é" * 128, "€" * 85 + "x", "😀" * 64, "z" * 64])
+def test_values_of_exactly_the_cap_are_accepted_on_both_paths(value: str) -> None:
+    samples = [labelled(id=value, prediction=value, features={"age": 1, "city": value})] * 5
+    for n in (1, 5):  # sample by sample, and column-wise
+        batch, rejected = validate(samples[:n], LABELLED)
+        assert rejected == []
+        assert batch.ids == [value] * n
+        assert list(batch.columns["city"]) == [value] * n
+        assert list(batch.columns["label"]) == [value] * n
+    assert columnar_batch(samples, LABELLED, LIMIT) is not None
+
+
+def test_the_cap_is_a_parameter_in_utf8_bytes() -> None:
+    samples = [labelled(features={"age": 1, "city": "é" * 20})] * 5  # 40 bytes, 20 characters
+    assert validate_samples({"samples": samples}, LABELLED, 10, max_value_bytes=40)[1] == []
+    _, rejected = validate_samples({"samples": samples}, LABELLED, 10, max_value_bytes=39)
+    assert [(r.index, r.reason, r.detail) for r in rejected] == [
+        (i, RejectReason.TOO_LONG, "40 bytes > 39") for i in range(5)
+    ]
+
+
+def test_long_values_in_a_large_batch_cost_only_their_samples() -> None:
+    samples = [labelled(id=f"r{i}", features={"age": i, "city": f"c{i % 7}"}) for i in range(100)]
+    samples[17] = labelled(id="r17", features={"age": 17, "city": "x" * 100_000})
+    samples[60] = labelled(id="é" * 200)
+    batch, rejected = validate(samples, LABELLED)
+    assert [(r.index, r.field) for r in rejected] == [(17, "features.city"), (60, "id")]
+    assert rejected[0].to_dict() == {
+        "index": 17,
+        "field": "features.city",
+        "reason": "too_long",
+        "detail": "100000 bytes > 256",
+    }
+    assert len(batch) == 98
+    assert max(len(c) for c in batch.columns["city"]) == 2
+
+
 # --------------------------------------------------------------- fast path == reference path
 
 
@@ -226,16 +299,25 @@ numbers = st.one_of(
     st.integers(min_value=-(10**20), max_value=10**20),
     st.none(),
 )
+#: strings of exactly LIMIT bytes in UTF-8 (1, 2, 3 and 4 bytes per code point)
+AT_THE_LIMIT = ["x" * LIMIT, "é" * (LIMIT // 2), "€" * 85 + "x", "😀" * (LIMIT // 4)]
+#: one byte (or one code point) more
+TOO_LONG = ["x" * (LIMIT + 1), "é" * (LIMIT // 2) + "x", "€" * 86, "😀" * 64 + "x", "\ud800" * 86]
 categories = st.one_of(
     st.sampled_from(["a", "b", "", "x y"]),
+    st.sampled_from(AT_THE_LIMIT),
     st.integers(-3, 3),
-    st.floats(allow_nan=True, allow_infinity=True),
+    # an integral float is spelled with all its digits: 1e300 is a category of 301 bytes
+    st.floats(-1e200, 1e200),
+    st.sampled_from([math.nan, math.inf, -math.inf]),
     st.booleans(),
     st.none(),
 )
 probabilities = st.one_of(st.floats(0, 1), st.sampled_from([0, 1]))
 optional = {
-    "id": st.one_of(st.none(), st.text(max_size=5), st.integers(-5, 10**30)),
+    "id": st.one_of(
+        st.none(), st.text(max_size=5), st.integers(-5, 10**30), st.sampled_from(AT_THE_LIMIT)
+    ),
     "timestamp": st.one_of(
         st.none(),
         st.floats(allow_nan=False, allow_infinity=False),
@@ -274,13 +356,15 @@ def bad_samples(draw: st.DrawFn, schema: SampleSchema) -> Any:
     good = draw(good_samples(schema))
     features = good["features"]
     breakages = ["not an object", "no features", "features not an object", "bad id"]
-    breakages += ["bad timestamp", "bad scores"]
+    breakages += ["bad timestamp", "bad scores", "id too long", "class name too long"]
     if schema.numerical:
         breakages += ["numerical missing", "not a number"]
     if schema.categorical:
-        breakages += ["categorical missing", "not a category"]
+        breakages += ["categorical missing", "not a category", "category too long"]
     if schema.prediction is not None:
         breakages += ["prediction missing", "bad prediction"]
+        if schema.prediction_type is ColumnType.CATEGORICAL:
+            breakages += ["prediction too long"]
     match draw(st.sampled_from(breakages)):
         case "not an object":
             return draw(st.sampled_from(["sample", 1, None, [good]]))
@@ -307,6 +391,15 @@ def bad_samples(draw: st.DrawFn, schema: SampleSchema) -> Any:
             good["timestamp"] = draw(st.sampled_from(["noon", math.nan, math.inf, [1], False]))
         case "bad scores":
             good["scores"] = draw(st.sampled_from([1.5, -1, "0.5", True, {}, {"a": 2}, [0.5]]))
+        case "id too long":
+            good["id"] = draw(st.sampled_from([*TOO_LONG, 10 ** (LIMIT + 5)]))
+        case "class name too long":
+            good["scores"] = {"a": 0.5, draw(st.sampled_from(TOO_LONG)): 0.5}
+        case "category too long":
+            too_long = draw(st.sampled_from([*TOO_LONG, 10 ** (LIMIT + 5)]))
+            features[draw(st.sampled_from(schema.categorical))] = too_long
+        case "prediction too long":
+            good["prediction"] = draw(st.sampled_from(TOO_LONG))
     return good
 
 
@@ -319,9 +412,9 @@ def test_good_batches_take_the_column_wise_path_with_the_same_result(
     data: st.DataObject, schema: SampleSchema
 ) -> None:
     samples = data.draw(st.lists(good_samples(schema), max_size=12))
-    reference, rejected = per_sample_batch(samples, schema)
+    reference, rejected = per_sample_batch(samples, schema, LIMIT)
     assert rejected == []
-    fast = columnar_batch(samples, schema)
+    fast = columnar_batch(samples, schema, LIMIT)
     assert fast is not None
     assert canonical(fast) == canonical(reference)
     assert canonical(validate(samples, schema)[0]) == canonical(reference)
@@ -338,11 +431,11 @@ def test_every_bad_sample_is_rejected_and_its_good_neighbours_kept(
     bad_at = sorted(data.draw(st.permutations(range(size)))[: len(bad)])
     goods, bads = iter(good), iter(bad)
     mixed = [next(bads) if i in bad_at else next(goods) for i in range(size)]
-    assert columnar_batch(mixed, schema) is None
+    assert columnar_batch(mixed, schema, LIMIT) is None
     batch, rejected = validate(mixed, schema)
     assert [r.index for r in rejected] == bad_at
     # the good samples, in their order, as the column-wise path gives them on their own
-    alone = columnar_batch(good, schema)
+    alone = columnar_batch(good, schema, LIMIT)
     assert alone is not None
     assert canonical(batch) == canonical(alone)
 
@@ -354,6 +447,6 @@ def test_any_batch_gives_what_the_per_sample_path_gives(
 ) -> None:
     samples = data.draw(st.lists(st.one_of(good_samples(schema), bad_samples(schema)), max_size=12))
     batch, rejected = validate(samples, schema)
-    reference, reference_rejected = per_sample_batch(samples, schema)
+    reference, reference_rejected = per_sample_batch(samples, schema, LIMIT)
     assert canonical(batch) == canonical(reference)
     assert rejected == reference_rejected

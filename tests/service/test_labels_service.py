@@ -216,7 +216,11 @@ def test_labels_route_and_performance_route(labelled: tuple[DriftService, pd.Dat
             (b'{"labels": 3}', 422, "invalid_body"),
             (b"[]", 422, "invalid_body"),
         ):
-            answer = client.post(f"/v1/models/{MODEL}/labels", content=bad)
+            answer = client.post(
+                f"/v1/models/{MODEL}/labels",
+                content=bad,
+                headers={"content-type": "application/json"},
+            )
             assert answer.status_code == status
             assert answer.json()["error"] == error
         assert client.post("/v1/models/nope/labels", json={"labels": []}).status_code == 404
@@ -297,3 +301,87 @@ def test_a_performance_drop_fires_a_native_alert_and_resolves(tmp_path: Path) ->
         assert_valid(event.event(notification))
         assert slack_blocks.text(notification)
         assert slack_blocks.blocks(notification)
+
+
+# --------------------------------------------------------------------- bounded in bytes
+
+
+def test_over_long_ids_and_labels_are_rejected_one_by_one_and_counted(
+    labelled: tuple[DriftService, pd.DataFrame],
+) -> None:
+    service, _ = labelled
+    with TestClient(create_app(service, manage_lifecycle=False)) as client:
+        answer = client.post(
+            f"/v1/models/{MODEL}/labels",
+            json={
+                "labels": [
+                    {"id": "ok-1", "label": "x" * 256},  # exactly the cap
+                    {"id": "i" * 300, "label": 1},
+                    {"id": "ok-2", "label": "é" * 129},  # 129 characters, 258 bytes
+                    {"id": 10**300, "label": 1},
+                    {"id": "ok-3", "label": 10**270},  # its digits are the label's spelling
+                    {"id": "ok-4", "label": 1},
+                ]
+            },
+        )
+    assert answer.status_code == 422
+    body = answer.json()
+    assert (body["accepted"], body["held"]) == (2, 2)
+    assert body["rejected"] == [
+        {"index": 1, "field": "id", "reason": "too_long", "detail": "300 bytes > 256"},
+        {"index": 2, "field": "label", "reason": "too_long", "detail": "258 bytes > 256"},
+        {"index": 3, "field": "id", "reason": "too_long", "detail": "301 bytes > 256"},
+        {"index": 4, "field": "label", "reason": "too_long", "detail": "271 bytes > 256"},
+    ]
+    metrics = scrape(service)
+    assert metrics[("drift_labels_total", f"model={MODEL}", "outcome=invalid")] == 4
+    assert metrics[("drift_labels_pending", "kind=label", f"model={MODEL}")] == 2
+
+
+def byte_capped(path: Path, max_pending_bytes: int) -> DriftService:
+    classification_reference().to_csv(path, index=False)
+    settings = settings_from_mapping(
+        {
+            "models": {
+                MODEL: {
+                    "reference": {"path": str(path)},
+                    "columns": {
+                        "numerical": ["age"],
+                        "categorical": ["city"],
+                        "prediction": "pred",
+                        "prediction_type": "categorical",
+                    },
+                    "performance": {"max_pending_bytes": max_pending_bytes},
+                }
+            }
+        }
+    )
+    service = DriftService(settings)
+    service.load_references()
+    return service
+
+
+def test_the_byte_cap_evicts_the_oldest_and_counts_them(tmp_path: Path) -> None:
+    """256-byte ids fill 64 KiB long before max_pending (100,000) entries: the oldest go, and
+    are counted as evicted, as for the count cap."""
+    service = byte_capped(tmp_path / "ref.csv", 64 * 1024)
+    long_id = "i" * 250
+    labels = [{"id": f"{long_id}{i:06d}", "label": "y" * 256} for i in range(1000)]
+    assert service.ingest_labels(MODEL, {"labels": labels}).outcome.held == 1000
+    rows = [
+        {"id": f"{long_id}p{i:05d}", "features": {"age": 1.0, "city": "x"}, "prediction": "n" * 256}
+        for i in range(1000)
+    ]
+    assert service.ingest(MODEL, {"samples": rows}).accepted == 1000
+    view = service.performance[MODEL].view()
+    assert 0 < view.pending_labels < 200
+    assert 0 < view.pending_predictions < 200
+    metrics = scrape(service)
+    evicted_labels = metrics[("drift_labels_total", f"model={MODEL}", "outcome=evicted_label")]
+    evicted = metrics[("drift_labels_total", f"model={MODEL}", "outcome=evicted_prediction")]
+    assert evicted_labels == 1000 - view.pending_labels
+    assert evicted == 1000 - view.pending_predictions
+    # the newest are the ones kept: the last label still joins its prediction
+    last = {"id": f"{long_id}000999", "features": {"age": 1.0, "city": "x"}, "prediction": "y"}
+    assert service.ingest(MODEL, {"samples": [last]}).accepted == 1
+    assert service.performance[MODEL].view().counters.matched == 1
