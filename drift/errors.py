@@ -63,6 +63,14 @@ def body_too_large(limit: int, declared: int | None = None) -> InvalidRequest:
     return InvalidRequest(413, "body_too_large", "(body)", detail)
 
 
+def unsupported_media_type(content_type: str | None, accepted: tuple[str, ...]) -> InvalidRequest:
+    """415 for a body whose Content-Type is not one the route takes (or is missing): the
+    answer names the header."""
+    got = f"{content_type[:100]!r} is not" if content_type else "no Content-Type: it must be"
+    detail = f"{got} {' or '.join(accepted)} (parameters such as charset allowed)"
+    return InvalidRequest(415, "unsupported_media_type", "content-type", detail)
+
+
 class NotReady(DriftError):
     """A model's reference is not loaded yet (or failed to load)."""
 

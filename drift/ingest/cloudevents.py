@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -107,10 +106,17 @@ def _loads(raw: bytes | str, field: str, content_type: str | None) -> Any:
     try:
         # UTF-8 as good as always; UTF-16/32 bodies fall back to json.loads, which detects them
         return jsonbody.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        kind = f" (content-type {content_type})" if content_type else ""
+    except jsonbody.InvalidJSON as exc:
+        kind = f" (content-type {content_type[:100]})" if content_type else ""
+        if exc.field != "(body)":  # a value inside the data: a lone surrogate
+            sep = "" if exc.field.startswith("[") else "."
+            inner = exc.field if field == "(body)" else f"{field}{sep}{exc.field}"
+            raise InvalidRequest(400, "invalid_json", inner, exc.detail) from None
         raise InvalidRequest(
-            400, "invalid_json", field, f"not JSON{kind}: {exc}; only JSON payloads are supported"
+            400,
+            "invalid_json",
+            field,
+            f"not JSON{kind}: {exc.detail}; only JSON payloads are supported",
         ) from None
 
 

@@ -1,26 +1,48 @@
-"""FastAPI routes. Thin: parse, call the service, map errors to HTTP in one handler."""
+"""FastAPI routes. Thin: parse, call the service, map errors to HTTP in one handler.
+
+Bad input is a counted 4xx: every ``InvalidRequest`` (not JSON 400, wrong shape 422, over the
+limits 413, not a JSON Content-Type 415) is counted in ``drift_requests_rejected_total`` by the
+handler that answers it (unknown model and not ready by the service). A body over
+``jsonbody.SLICE_BYTES``, or with more than ``INLINE_ITEMS`` samples or labels, is decoded,
+validated and answered in a worker thread (``off_loop``), so the event loop keeps answering
+``/healthz`` under abuse; smaller ones, the usual case, stay on the loop (no thread hand-off).
+No CORS: no route sends ``Access-Control-Allow-*``, so a browser on another origin cannot
+read an answer or send a request that needs a preflight; a form or text POST, which needs
+none, is refused (415).
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from dataclasses import replace
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
-from drift.alerting.alertmanager import AlertmanagerPayload
+from drift.alerting.alertmanager import AlertmanagerAlert, AlertmanagerPayload
 from drift.config import Settings
-from drift.errors import DriftError, InvalidRequest, NotReady, UnknownModel, body_too_large
+from drift.errors import (
+    DriftError,
+    InvalidRequest,
+    NotReady,
+    UnknownModel,
+    body_too_large,
+    unsupported_media_type,
+)
 from drift.ingest import jsonbody
+from drift.ingest.cloudevents import media_type
+from drift.ingest.samples import Rejection
 from drift.redact import redact
 from drift.service.cloudevents import (
+    INLINE_ITEMS,
     CloudEventsEndpoint,
     CloudEventsIngest,
     CloudEventsMiddleware,
+    off_loop,
 )
 from drift.service.monitor import ModelMonitor
 from drift.service.performance import performance_json
@@ -60,6 +82,152 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise body_too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+JSON_TYPES = ("application/json",)
+"""The Content-Type of the samples, labels and Alertmanager routes (parameters allowed)."""
+MORE_REJECT_REASONS = ("unsupported_media_type", "invalid_event", "undecodable")
+"""Reasons of ``drift_requests_rejected_total`` besides ``REQUEST_REJECT_REASONS`` of
+``exporters.prometheus.collector``: 415, and the CloudEvents routes' 400 and 422."""
+_ALERTS_PER_CALL = 256  # alerts of a large Alertmanager payload validated per pydantic call
+_INGEST_CHUNK = 4096  # samples or labels of a large batch handed to the service per call
+_R = TypeVar("_R")
+
+
+def require_json(request: Request) -> None:
+    """415 unless the request says its body is JSON; a missing Content-Type too (a browser
+    sends a POST without one, or with a form's, to any origin without asking first)."""
+    content_type = request.headers.get("content-type")
+    if media_type(content_type) not in JSON_TYPES:
+        raise unsupported_media_type(content_type, JSON_TYPES)
+
+
+def decode(body: bytes) -> Any:
+    """The JSON body, or 400 ``invalid_json`` naming the field (``(body)``, or the value that
+    holds a lone surrogate)."""
+    try:
+        return jsonbody.loads(body)
+    except jsonbody.InvalidJSON as exc:
+        raise InvalidRequest(
+            400, "invalid_json", exc.field, f"not valid JSON: {exc.detail}"
+        ) from None
+
+
+def _items(payload: Any, key: str) -> int:
+    items = payload.get(key) if isinstance(payload, dict) else None
+    return len(items) if isinstance(items, list) else 0
+
+
+def _json(content: dict[str, Any], status: int = 200) -> Response:
+    """``JSONResponse``'s bytes, a large list encoded in slices (``jsonbody.dumps``)."""
+    return Response(jsonbody.dumps(content), status_code=status, media_type="application/json")
+
+
+def _in_chunks(
+    ingest: Callable[[Any], _R], payload: Any, key: str, limit: int
+) -> list[tuple[int, _R]]:
+    """``ingest(payload)``, or, for a large valid batch, ``ingest`` of each ``_INGEST_CHUNK``
+    items of ``payload[key]`` with where they start: the service's locks and its numpy
+    conversions then take a few milliseconds per call, never a 100,000-item one (the event loop
+    may be waiting for the same lock, or for the GIL). The same result, sample by sample."""
+    items = payload.get(key) if isinstance(payload, dict) else None
+    if not isinstance(items, list) or len(items) <= _INGEST_CHUNK or len(items) > limit:
+        return [(0, ingest(payload))]  # small, or refused as a whole
+    return [
+        (start, ingest({key: items[start : start + _INGEST_CHUNK]}))
+        for start in range(0, len(items), _INGEST_CHUNK)
+    ]
+
+
+def _shifted(parts: list[tuple[int, Any]]) -> list[Rejection]:
+    """The rejections of chunked calls, indexed in the whole batch."""
+    return [
+        replace(r, index=r.index + start) if start else r
+        for start, result in parts
+        for r in result.rejections
+    ]
+
+
+def _samples_answer(svc: DriftService, model: str, body: bytes, payload: Any) -> Response:
+    """Ingest ``payload`` (decoded from ``body`` when None); on the loop or in a worker."""
+    if payload is None:
+        payload = decode(body)
+    limit = svc.settings.server.max_samples_per_request
+    parts = _in_chunks(lambda chunk: svc.ingest(model, chunk), payload, "samples", limit)
+    accepted = sum(result.accepted for _, result in parts)
+    rejections = _shifted(parts)
+    del parts
+    rejected = [r.to_dict() for r in rejections]
+    response = _json({"accepted": accepted, "rejected": rejected}, 422 if rejected else 200)
+    if len(body) > jsonbody.SLICE_BYTES or len(rejected) > INLINE_ITEMS:
+        _release(payload, rejected, rejections)
+    return response
+
+
+def _labels_answer(svc: DriftService, model: str, body: bytes, payload: Any) -> Response:
+    if payload is None:
+        payload = decode(body)
+    limit = svc.settings.server.max_samples_per_request
+    parts = _in_chunks(lambda chunk: svc.ingest_labels(model, chunk), payload, "labels", limit)
+    matched = sum(result.outcome.matched for _, result in parts)
+    held = sum(result.outcome.held for _, result in parts)
+    duplicate = sum(result.outcome.duplicate for _, result in parts)
+    rejections = _shifted(parts)
+    del parts
+    rejected = [r.to_dict() for r in rejections]
+    response = _json(
+        {
+            "accepted": matched + held + duplicate,
+            "matched": matched,
+            "held": held,
+            "duplicate": duplicate,
+            "rejected": rejected,
+        },
+        422 if rejected else 200,
+    )
+    if len(body) > jsonbody.SLICE_BYTES or len(rejected) > INLINE_ITEMS:
+        _release(payload, rejected, rejections)
+    return response
+
+
+def _release(payload: Any, rejected: list[Any], rejections: list[Any]) -> None:
+    """Free what a large request decoded and answered a slice at a time (``jsonbody.release``):
+    each argument is held once here, once by the caller."""
+    jsonbody.release(payload, owners=2)
+    jsonbody.release(rejected, owners=2)
+    jsonbody.release(rejections, owners=2)
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(body)"
+
+
+def _alertmanager_payload(payload: Any) -> AlertmanagerPayload:
+    """The validated payload; a large one alert by alert, so that no pydantic call holds the
+    GIL for long. 422 ``invalid_body`` naming the first bad field."""
+    alerts = payload.get("alerts") if isinstance(payload, dict) else None
+    try:
+        if not isinstance(alerts, list) or len(alerts) <= _ALERTS_PER_CALL:
+            return AlertmanagerPayload.model_validate(payload)
+        head = AlertmanagerPayload.model_validate({**payload, "alerts": []})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidRequest(422, "invalid_body", _field(first["loc"]), first["msg"]) from None
+    parsed = []
+    for index, alert in enumerate(alerts):
+        try:
+            parsed.append(AlertmanagerAlert.model_validate(alert))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = _field(("alerts", index, *first["loc"]))
+            raise InvalidRequest(422, "invalid_body", field, first["msg"]) from None
+    return head.model_copy(update={"alerts": parsed})
+
+
+def _alertmanager_answer(svc: DriftService, body: bytes) -> Response:
+    payload = _alertmanager_payload(decode(body))
+    queued = svc.alerts.receive_alertmanager(payload)
+    return _json({"received": len(payload.alerts), "queued": queued})
 
 
 def _error(status: int, error: str, **fields: Any) -> JSONResponse:
@@ -104,12 +272,15 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
     endpoint = CloudEventsEndpoint(cloudevents, read_event_body)
     app.state.cloudevents_endpoint = endpoint
     app.add_middleware(CloudEventsMiddleware, endpoint=endpoint)
+    for reason in MORE_REJECT_REASONS:  # zeros from the start, like the others
+        service.metrics.requests_rejected.labels(reason)
 
     @app.exception_handler(DriftError)
     async def drift_error(request: Request, exc: DriftError) -> JSONResponse:
         if isinstance(exc, UnknownModel):
             return _error(404, "unknown_model", detail=str(exc), model=exc.model)
-        if isinstance(exc, InvalidRequest):
+        if isinstance(exc, InvalidRequest):  # the one place these are counted
+            service.metrics.requests_rejected.labels(exc.reason).inc()
             return _error(exc.status, exc.reason, field=exc.field, detail=exc.detail)
         if isinstance(exc, EvidentlyMissing):
             return _error(501, "report_unavailable", detail=str(exc), install=exc.install)
@@ -122,51 +293,29 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
         return _error(500, "internal", detail=redact(str(exc)))
 
     @app.post("/v1/models/{model}/samples")
-    async def post_samples(model: str, request: Request, svc: ServiceDep) -> JSONResponse:
+    async def post_samples(model: str, request: Request, svc: ServiceDep) -> Response:
         svc.monitor(model)  # 404 before reading a body for a model that does not exist
-        try:
-            body = await read_body(request, svc.settings.server.max_body_bytes)
-            try:
-                payload = jsonbody.loads(body)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise InvalidRequest(
-                    400, "invalid_json", "(body)", f"not valid JSON: {exc}"
-                ) from None
-            result = svc.ingest(model, payload)
-        except InvalidRequest as exc:
-            svc.metrics.requests_rejected.labels(exc.reason).inc()
-            raise
-        if result.rejections:
-            return JSONResponse(
-                {
-                    "accepted": result.accepted,
-                    "rejected": [r.to_dict() for r in result.rejections],
-                },
-                status_code=422,
-            )
-        return JSONResponse({"accepted": result.accepted, "rejected": []})
+        require_json(request)
+        body = await read_body(request, svc.settings.server.max_body_bytes)
+        if len(body) > jsonbody.SLICE_BYTES:
+            return await off_loop(_samples_answer, svc, model, body, None)
+        payload = decode(body)
+        if _items(payload, "samples") > INLINE_ITEMS:
+            return await off_loop(_samples_answer, svc, model, body, payload)
+        return _samples_answer(svc, model, body, payload)
 
     @app.post("/v1/models/{model}/labels")
-    async def post_labels(model: str, request: Request, svc: ServiceDep) -> JSONResponse:
+    async def post_labels(model: str, request: Request, svc: ServiceDep) -> Response:
         """Delayed ground truth, joined by id to the predictions of samples (before or after)."""
         svc.monitor(model)
+        require_json(request)
         body = await read_body(request, svc.settings.server.max_body_bytes)
-        try:
-            payload = jsonbody.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidRequest(400, "invalid_json", "(body)", f"not valid JSON: {exc}") from None
-        result = svc.ingest_labels(model, payload)
-        outcome = result.outcome
-        return JSONResponse(
-            {
-                "accepted": result.accepted,
-                "matched": outcome.matched,
-                "held": outcome.held,
-                "duplicate": outcome.duplicate,
-                "rejected": [r.to_dict() for r in result.rejections],
-            },
-            status_code=422 if result.rejections else 200,
-        )
+        if len(body) > jsonbody.SLICE_BYTES:
+            return await off_loop(_labels_answer, svc, model, body, None)
+        payload = decode(body)
+        if _items(payload, "labels") > INLINE_ITEMS:
+            return await off_loop(_labels_answer, svc, model, body, payload)
+        return _labels_answer(svc, model, body, payload)
 
     @app.get("/v1/models/{model}/performance")
     async def get_performance(model: str, svc: ServiceDep) -> dict[str, Any]:
@@ -174,18 +323,14 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
         return performance_json(svc.performance[model].view(), svc.monitors[model].config)
 
     @app.post("/v1/alertmanager")
-    async def post_alertmanager(request: Request, svc: ServiceDep) -> JSONResponse:
+    async def post_alertmanager(request: Request, svc: ServiceDep) -> Response:
         """Alertmanager's webhook (payload version 4): each new or changed alert is queued for
         the Slack and Kafka sinks; delivery happens on the sinks' threads."""
+        require_json(request)
         body = await read_body(request, svc.settings.server.max_body_bytes)
-        try:
-            payload = AlertmanagerPayload.model_validate_json(body)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or "(body)"
-            raise InvalidRequest(422, "invalid_body", field, first["msg"]) from None
-        queued = svc.alerts.receive_alertmanager(payload)
-        return JSONResponse({"received": len(payload.alerts), "queued": queued})
+        if len(body) > jsonbody.SLICE_BYTES:
+            return await off_loop(_alertmanager_answer, svc, body)
+        return _alertmanager_answer(svc, body)
 
     @app.get("/v1/models")
     async def list_models(svc: ServiceDep) -> dict[str, Any]:

@@ -20,30 +20,38 @@ Seldon's loggers only log a non-2xx answer; a Knative broker or channel in betwe
   (``error_response``), the model's reference is still loading (``not_ready``).
 * 400: not a usable CloudEvent (a required attribute missing, the body not JSON), naming the
   header or field; 413: over ``server.max_body_bytes`` (or a pair with more instances than
-  ``server.max_samples_per_request``); 422: the payload does not match the model's
-  ``kserve:``/``seldon:`` mapping, naming the field.
+  ``server.max_samples_per_request``); 415: a Content-Type that is not JSON in structured or
+  batch mode, or none, without ``ce-*`` headers (``CONTENT_TYPES``); 422: the payload does not
+  match the model's ``kserve:``/``seldon:`` mapping, naming the field. Each of these whole-request
+  refusals is also counted in ``drift_requests_rejected_total{reason}``.
+
+Large bodies (over ``jsonbody.SLICE_BYTES``, or more than ``INLINE_ITEMS`` commas) are decoded
+and handled in a worker thread (``off_loop``), so that the event loop keeps answering probes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import gc
+import logging
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from drift.errors import DriftError, InvalidRequest
+from drift.errors import DriftError, InvalidRequest, unsupported_media_type
 from drift.ingest import jsonbody
 from drift.ingest.cloudevents import (
     BATCH,
@@ -70,12 +78,16 @@ from drift.ingest.pairing import Drop, Offered, PendingTable, Side
 if TYPE_CHECKING:
     from drift.service.service import DriftService
 
+log = logging.getLogger("drift.service")
+
 
 MAX_BATCH = 256
 """Paired samples are ingested in batches of up to this many (per model) ..."""
 FLUSH_SECONDS = 0.02
 """... or this long after the first of them was paired, whichever comes first: one
 ``DriftService.ingest`` call per sample costs ~10x more than its share of a batch of 64."""
+FLUSH_CHUNK = 4096
+"""Queued samples are handed to ``DriftService.ingest`` at most this many at a time."""
 
 
 class Outcome(StrEnum):
@@ -118,7 +130,7 @@ class Reply:
     def encode(self) -> bytes:
         if self.raw is not None:
             return self.raw
-        return json.dumps(self.body, separators=(",", ":")).encode()
+        return jsonbody.dumps(self.body, ensure_ascii=True, allow_nan=True)
 
     @classmethod
     def ready(cls, status: int, body: dict[str, Any]) -> Reply:
@@ -255,6 +267,9 @@ class CloudEventsIngest:
         }
         self._max_samples = service.settings.server.max_samples_per_request
         self._max_batch = min(MAX_BATCH, self._max_samples)
+        # samples per service call when flushing: a large pair's 100,000 samples would hold
+        # the window's lock and the GIL (numpy conversions) for tens of ms in one call
+        self._flush_chunk = min(FLUSH_CHUNK, self._max_samples)
         self._queued: dict[str, list[dict[str, Any]]] = {}
         self._queue_lock = threading.Lock()
         # held for a whole flush: when flush() returns, what was queued before is in the window
@@ -282,22 +297,32 @@ class CloudEventsIngest:
         """Samples of completed pairs not yet ingested (see ``flush``)."""
         return self._waiting_samples
 
-    def flush(self) -> int:
+    def flush(self, wait: bool = True) -> int:
         """Ingest every queued sample now; returns how many. The HTTP route calls it
         ``FLUSH_SECONDS`` after a pair was queued; a full batch is ingested right away.
-        Sample rejections are counted by the service (``drift_samples_rejected_total``)."""
-        with self._flush_lock:
+        Sample rejections are counted by the service (``drift_samples_rejected_total``).
+        ``wait=False``: return 0 at once when another flush is running (the event loop must
+        not wait for a worker thread's flush of 100,000 samples); what is queued stays."""
+        if not self._flush_lock.acquire(blocking=wait):
+            return 0
+        try:
             with self._queue_lock:
                 queued, self._queued = self._queued, {}
                 self._waiting_samples = 0
             total = 0
-            for model, samples in queued.items():
+            for model in list(queued):
+                samples = queued.pop(model)  # held here only: freed a slice at a time below
                 total += len(samples)
-                for start in range(0, len(samples), self._max_samples):
-                    chunk = {"samples": samples[start : start + self._max_samples]}
+                for start in range(0, len(samples), self._flush_chunk):
+                    chunk = {"samples": samples[start : start + self._flush_chunk]}
                     with contextlib.suppress(DriftError):  # not ready: the service counts it
                         self.service.ingest(model, chunk)
+                    del chunk
+                if len(samples) > INLINE_ITEMS:
+                    jsonbody.release(samples)
             return total
+        finally:
+            self._flush_lock.release()
 
     def _queue(self, model: str, samples: list[dict[str, Any]]) -> None:
         with self._queue_lock:
@@ -307,8 +332,9 @@ class CloudEventsIngest:
             batch.extend(samples)
             self._waiting_samples += len(samples)
             full = len(batch) >= self._max_batch
-        if full:
-            self.flush()
+            del batch  # the flush frees the queue a slice at a time: held there only
+        if full:  # unless a flush is running: the route's timer flushes what it leaves
+            self.flush(wait=False)
 
     def sweep(self) -> int:
         return self._table.sweep()
@@ -319,6 +345,25 @@ class CloudEventsIngest:
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         attrs, content_type = binary_attributes(raw)
         return self.handle_parts(attrs, content_type, body)
+
+    def handle_request(
+        self, attrs: dict[str, str], content_type: str | None, body: bytes | InvalidRequest
+    ) -> Reply:
+        """One HTTP request as the routes get it: the headers read by ``binary_attributes``,
+        the body or why it was refused (413). Refuses a Content-Type the mode does not take
+        (415), and counts every refusal of the request as a whole (4xx) in
+        ``drift_requests_rejected_total``. Thread-safe: large bodies are handled off the event
+        loop."""
+        if isinstance(body, InvalidRequest):
+            reply = self.invalid(attrs.get("type"), body)
+        elif "specversion" not in attrs and media_type(content_type) not in CONTENT_TYPES:
+            refused = unsupported_media_type(content_type, CONTENT_TYPES)
+            reply = self.invalid(attrs.get("type"), refused)
+        else:
+            reply = self.handle_parts(attrs, content_type, body)
+        if reply.status >= 400:
+            self.service.metrics.requests_rejected.labels(reply.body["error"]).inc()
+        return reply
 
     def handle_parts(self, attrs: dict[str, str], content_type: str | None, body: bytes) -> Reply:
         """One HTTP request, its headers read by ``binary_attributes``."""
@@ -332,7 +377,10 @@ class CloudEventsIngest:
                 event = parse_attributes(attrs, content_type, body)
         except InvalidRequest as exc:
             return self.invalid(attrs.get("type"), exc)
-        return self.handle_event(event)
+        reply = self.handle_event(event)
+        if len(body) > jsonbody.SLICE_BYTES:  # what is not kept is freed a slice at a time
+            jsonbody.release(event.data)
+        return reply
 
     def invalid(self, ce_type: str | None, exc: InvalidRequest) -> Reply:
         """Count a request refused as a whole (bad event, body too large) and say why."""
@@ -361,6 +409,8 @@ class CloudEventsIngest:
                 results.append(body_ | {"field": event.field, "detail": event.detail})
             else:
                 results.append(self.handle_event(event).body)
+        if len(body) > jsonbody.SLICE_BYTES:
+            jsonbody.release(events)
         return Reply(200, {"events": results})
 
     def handle_event(self, event: CloudEvent) -> Reply:
@@ -434,7 +484,8 @@ class CloudEventsIngest:
         if n > self._max_samples:
             self.metrics.event(source, Outcome.TOO_LARGE)
             detail = f"{n} instances exceed server.max_samples_per_request {self._max_samples}"
-            return Reply(413, {"outcome": "too_large", "field": "instances", "detail": detail})
+            body = {"outcome": "too_large", "error": "too_many_samples", "field": "instances"}
+            return Reply(413, body | {"detail": detail})
         try:
             payload = samples_payload(correlation, request.rows, response.preds)
         except Undecodable as exc:
@@ -500,8 +551,10 @@ _BY_SERVICE: weakref.WeakKeyDictionary[DriftService, CloudEventsIngest] = (
 def _json(body: bytes) -> Any:
     try:
         return jsonbody.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequest(400, "invalid_json", "(body)", f"not valid JSON: {exc}") from None
+    except jsonbody.InvalidJSON as exc:
+        raise InvalidRequest(
+            400, "invalid_json", exc.field, f"not valid JSON: {exc.detail}"
+        ) from None
 
 
 # the HTTP side -------------------------------------------------------------------------------
@@ -510,6 +563,77 @@ _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 PATHS = ("/", "/v1/cloudevents")
+CONTENT_TYPES = ("application/json", STRUCTURED, BATCH)
+"""What ``POST /`` and ``POST /v1/cloudevents`` take without ``ce-*`` headers (415 otherwise).
+In binary mode (a ``ce-specversion`` header) the Content-Type is the event's
+``datacontenttype``, which KServe's agent copies from the inference request as it came (none,
+or ``application/x-www-form-urlencoded`` from ``curl -d``): not checked, the data must be JSON
+(400 naming the content type otherwise). A browser cannot send ``ce-*`` headers to another
+origin without a preflight, which the sidecar never allows (no CORS headers)."""
+
+
+# off the event loop ------------------------------------------------------------------------
+
+INLINE_ITEMS = 1024
+"""A request is handled on the event loop when its body is at most ``jsonbody.SLICE_BYTES``
+and holds at most this many items (samples or labels; commas of a CloudEvent, an upper bound
+of its values): a few milliseconds at most. Larger ones go to a worker thread (``off_loop``),
+so that ``/healthz`` keeps answering while they are decoded and validated."""
+
+OFF_LOOP_WORKERS = 1
+"""Large requests handled at once (``off_loop``)."""
+
+_T = TypeVar("_T")
+_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+_gc_lock = threading.Lock()
+_gc_paused = 0  # calls of off_loop running with the cyclic GC paused
+_gc_resume = False  # whether the GC was enabled when the first of them paused it
+
+
+def inline(body: bytes) -> bool:
+    """Whether a CloudEvents body is small enough to handle on the event loop."""
+    return len(body) <= jsonbody.SLICE_BYTES and body.count(b",") <= INLINE_ITEMS
+
+
+async def off_loop(fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)`` in a worker thread, one at a time (``OFF_LOOP_WORKERS``; the others wait
+    for their turn without a thread), the cyclic GC paused meanwhile.
+
+    One at a time: the work is Python, so a second thread would not make it faster (one GIL),
+    but the event loop would then lose the GIL to the other worker at every switch and wait
+    twice as long. The GC paused: while a large body's million objects are alive, one full
+    collection holds the GIL for tens of milliseconds (JSON values make no cycles; the GC runs
+    again as soon as no large request is being handled)."""
+    return await anyio.to_thread.run_sync(_without_gc, fn, *args, limiter=_limiter())
+
+
+def _limiter() -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    limiter = _LIMITERS.get(loop)
+    if limiter is None:
+        limiter = _LIMITERS[loop] = anyio.CapacityLimiter(OFF_LOOP_WORKERS)
+    return limiter
+
+
+def _without_gc(fn: Callable[..., _T], *args: Any) -> _T:
+    global _gc_paused, _gc_resume
+    with _gc_lock:
+        if _gc_paused == 0:
+            _gc_resume = gc.isenabled()
+            gc.disable()
+        _gc_paused += 1
+    try:
+        return fn(*args)
+    finally:
+        with _gc_lock:
+            _gc_paused -= 1
+            if _gc_paused == 0 and _gc_resume:
+                gc.enable()
+
+
+# the ASGI side -----------------------------------------------------------------------------
 
 
 class CloudEventsMiddleware:
@@ -532,8 +656,9 @@ class CloudEventsMiddleware:
 
 class CloudEventsEndpoint:
     """The ASGI endpoint of ``paths``: headers read once, the body (``read_body`` enforces the
-    app's size limit, 413), one JSON answer; other methods get 405. Schedules the flush of
-    queued samples ``FLUSH_SECONDS`` after the first one (on the event loop)."""
+    app's size limit, 413), one JSON answer; other methods get 405. A large body (``inline``)
+    is handled in a worker thread. Schedules the flush of queued samples ``FLUSH_SECONDS``
+    after the first one (on the event loop; in a worker thread when many are queued)."""
 
     def __init__(
         self,
@@ -546,6 +671,7 @@ class CloudEventsEndpoint:
         self.read_body = read_body
         self.limit = ingest.service.settings.server.max_body_bytes
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._flushing = False  # a flush runs in a worker thread
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
@@ -556,12 +682,19 @@ class CloudEventsEndpoint:
             body: bytes | InvalidRequest = await self._body(scope, receive)
         except InvalidRequest as exc:
             body = exc
-        await _send(send, self.answer(scope["headers"], body))
+        attrs, content_type = binary_attributes(scope["headers"])
+        if isinstance(body, bytes) and not inline(body):
+            reply = await off_loop(self._encoded, attrs, content_type, body)
+            self._schedule_flush()
+        else:
+            reply = self.answer_parts(attrs, content_type, body)
+        await _send(send, reply)
 
     def answer(self, headers: Iterable[tuple[bytes, bytes]], body: bytes | InvalidRequest) -> Reply:
         """The reply to one POST: raw lower-case headers, the body or why it was refused (413).
-        Synchronous, on the event loop: the ASGI route above and ``drift.service.fastpath``
-        (the same routes inside uvicorn's HTTP protocol) both answer through it."""
+        Synchronous, on the event loop: for bodies that ``inline`` lets through (the ASGI route
+        above and ``drift.service.fastpath``, the same routes inside uvicorn's HTTP protocol,
+        hand larger ones to a worker thread)."""
         attrs, content_type = binary_attributes(headers)
         return self.answer_parts(attrs, content_type, body)
 
@@ -569,18 +702,41 @@ class CloudEventsEndpoint:
         self, attrs: dict[str, str], content_type: str | None, body: bytes | InvalidRequest
     ) -> Reply:
         """``answer`` with the headers already read as ``binary_attributes`` reads them."""
-        if isinstance(body, InvalidRequest):
-            reply = self.ingest.invalid(attrs.get("type"), body)
-        else:
-            reply = self.ingest.handle_parts(attrs, content_type, body)
-        if self._flush_timer is None and self.ingest.queued:
+        reply = self.ingest.handle_request(attrs, content_type, body)
+        if self._flush_timer is None and self.ingest.queued:  # _schedule_flush, inlined
+            self._schedule_flush()
+        return reply
+
+    def _encoded(self, attrs: dict[str, str], content_type: str | None, body: bytes) -> Reply:
+        """``handle_request`` and the encoding of its answer, for a worker thread."""
+        reply = self.ingest.handle_request(attrs, content_type, body)
+        raw = reply.encode()
+        if len(raw) > jsonbody.SLICE_BYTES:  # a batch's results: freed a slice at a time
+            jsonbody.release(reply.body)
+        return Reply(reply.status, reply.body, raw)
+
+    def _schedule_flush(self) -> None:
+        """On the event loop: flush the queued samples in ``FLUSH_SECONDS``, unless that is
+        scheduled or running already."""
+        if self._flush_timer is None and not self._flushing and self.ingest.queued:
             loop = asyncio.get_running_loop()
             self._flush_timer = loop.call_later(FLUSH_SECONDS, self._flush)
-        return reply
 
     def _flush(self) -> None:
         self._flush_timer = None
-        self.ingest.flush()
+        if self.ingest.queued > INLINE_ITEMS:  # pairs of a large request: not on the loop
+            self._flushing = True
+            task = asyncio.ensure_future(off_loop(self.ingest.flush))
+            task.add_done_callback(self._flushed)
+            return
+        self.ingest.flush(wait=False)  # a worker thread's flush running: try again later
+        self._schedule_flush()
+
+    def _flushed(self, task: asyncio.Future[int]) -> None:
+        self._flushing = False
+        if not task.cancelled() and task.exception() is not None:
+            log.error("flushing CloudEvents samples failed", exc_info=task.exception())
+        self._schedule_flush()
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         """The body; in one piece within the limit (the usual case), as it came, else through

@@ -20,11 +20,15 @@ uvicorn unchanged, in two ways:
 
 It takes a request only when nothing about it needs the ASGI machinery: a POST to one of the
 paths, no ``Expect: 100-continue``, no upgrade, no earlier request of the connection still being
-answered (pipelining), the concurrency limit not reached. Keep-alive, ``Connection: close``,
-HTTP/1.0, chunked bodies, the body limit (413, the rest of the body read and dropped), the
-server's default headers (``date``) and the request counter for ``--limit-max-requests`` behave
-as uvicorn's own. Not done on this path: the access log (the sidecar runs without it) and
-``root_path`` (the sidecar does not set one).
+answered (pipelining), the concurrency limit not reached, and a body small enough to handle on
+the event loop (``cloudevents.inline``: a Content-Length over ``jsonbody.SLICE_BYTES`` is left to
+uvicorn from the start; a chunked body that grows past it, or a body of many values, is handed
+to uvicorn once its size is known, with the headers and the body read so far), so that the
+ASGI route decodes it in a worker thread while the loop keeps answering. Keep-alive,
+``Connection: close``, HTTP/1.0, chunked bodies, the body limit (413, the rest of the body read
+and dropped), the server's default headers (``date``) and the request counter for
+``--limit-max-requests`` behave as uvicorn's own. Not done on this path: the access log (the
+sidecar runs without it) and ``root_path`` (the sidecar does not set one).
 
 The subclass relies on attributes of uvicorn's ``HttpToolsProtocol`` (``parser``, ``url``,
 ``headers``, ``expect_100_continue``, ``cycle``, ``transport``, ``server_state``, ...);
@@ -44,8 +48,9 @@ import httptools  # a dependency of drift-sidecar (uvicorn[standard] brings it t
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from drift.errors import InvalidRequest, body_too_large
+from drift.ingest import jsonbody
 from drift.ingest.cloudevents import binary_attributes
-from drift.service.cloudevents import CloudEventsEndpoint
+from drift.service.cloudevents import INLINE_ITEMS, CloudEventsEndpoint, inline
 
 log = logging.getLogger("drift.service")
 
@@ -57,6 +62,9 @@ _REQUIRED = (
     "_unset_keepalive_if_required",
     "timeout_keep_alive_handler",
 )
+SWITCH_INTERVAL = 0.001
+"""Seconds a thread holds the GIL at most while another waits for it (``sys.setswitchinterval``,
+set by ``run``; Python's default is 0.005)."""
 _JSON = b"content-type: application/json\r\n"
 # header lines as RFC 9110 has them: a token, a colon, a value without control characters
 # (HTAB allowed), CRLF; no obsolete line folding
@@ -115,8 +123,8 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
         """Answer the complete, plain CloudEvents POSTs at the start of ``data`` without the
         parser; returns the rest, from the first request that is anything else (another path
         or method, HTTP/1.0, chunked, ``Expect``, ``Upgrade``, no or several Content-Length,
-        over the body limit, a header line that is not ``token: value``, incomplete), which
-        httptools then parses from its start as usual."""
+        over the body limit, a header line that is not ``token: value``, incomplete, a body too
+        large to handle on the loop), which httptools then parses from its start as usual."""
         while data:
             line_end = data.find(b"\r\n")
             if data[: line_end + 2] not in self._request_lines:
@@ -154,7 +162,10 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
             start = end + 4
             if length < 0 or length > self.endpoint.limit or len(data) < start + length:
                 return data
-            self._answer(attrs, content_type, data[start : start + length], keep_alive)
+            body = data[start : start + length]
+            if length > INLINE_ITEMS and not inline(body):  # shorter: too few commas to count
+                return data
+            self._answer(attrs, content_type, body, keep_alive)
             if not keep_alive:
                 return b""
             data = data[start + length :]
@@ -186,6 +197,8 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
             if name == b"content-length" and value.isdigit():
                 if int(value) > self.endpoint.limit:
                     refused = body_too_large(self.endpoint.limit, int(value))
+                elif int(value) > jsonbody.SLICE_BYTES:
+                    return False  # the ASGI route decodes it in a worker thread
                 break
         keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
         self._pending = _Pending(keep_alive, refused)
@@ -204,6 +217,8 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
             pending.chunks.clear()
         else:
             pending.chunks.append(body)
+            if pending.size > jsonbody.SLICE_BYTES:  # chunked, and large after all
+                self._hand_over(pending, complete=False)
 
     def on_message_complete(self) -> None:
         self._between_messages = True
@@ -218,8 +233,26 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
         else:
             chunks = pending.chunks
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if len(body) > INLINE_ITEMS and not inline(body):
+                self._hand_over(pending, complete=True)
+                return
         attrs, content_type = binary_attributes(self.headers)
         self._answer(attrs, content_type, body, pending.keep_alive)
+
+    def _hand_over(self, pending: _Pending, complete: bool) -> None:
+        """Leave a request taken in ``on_headers_complete`` to uvicorn after all (its body is
+        too large to handle on the loop): what uvicorn's callbacks would have done with its
+        headers and the body read so far is done now; the rest of the body, if any, reaches
+        uvicorn's ``on_body`` as it comes. ``_take`` took the request only when no other one
+        of the connection was being answered, so the ASGI task starts at once."""
+        self._pending = None
+        HttpToolsProtocol.on_headers_complete(self)
+        body = b"".join(pending.chunks)
+        pending.chunks.clear()
+        if body:
+            HttpToolsProtocol.on_body(self, body)
+        if complete:
+            HttpToolsProtocol.on_message_complete(self)
 
     def _answer(
         self,
@@ -280,6 +313,7 @@ def run(app: Any, host: str, port: int, **options: Any) -> None:
     uvicorn can take it, no proxy-headers middleware (the sidecar never reads the client
     address, and it costs every request a pass over the headers), the start-up heap frozen."""
     import gc
+    import sys
 
     import uvicorn
 
@@ -288,6 +322,10 @@ def run(app: Any, host: str, port: int, **options: Any) -> None:
     # (a one-off: objects made later, references included, are collected as usual)
     gc.collect()
     gc.freeze()
+    # a thread decoding a large body (``cloudevents.off_loop``) gives the GIL up to the event
+    # loop after at most this long, instead of 5 ms: the loop needs it two or three times per
+    # request, so a probe's answer waited ~10 ms (p50) during such work, now ~2 ms
+    sys.setswitchinterval(SWITCH_INTERVAL)
     endpoint: CloudEventsEndpoint | None = getattr(app.state, "cloudevents_endpoint", None)
     reason = "the app has no CloudEvents" if endpoint is None else fast_path_supported()
     if reason is not None:

@@ -57,7 +57,8 @@ class ServiceMetrics:
         )
         self.requests_rejected = Counter(
             "drift_requests_rejected",
-            "Ingestion requests rejected as a whole, by reason",
+            "Requests to the POST routes (samples, labels, CloudEvents, Alertmanager) refused as a "
+            "whole (4xx, 503), by reason",
             ["reason"],
             registry=registry,
         )

@@ -302,3 +302,57 @@ def test_a_failed_reference_load_is_retried(tmp_path: Path) -> None:
         assert failures >= 1
     finally:
         service.stop()
+
+
+def test_labels_that_are_not_json_are_a_counted_400(
+    client: TestClient, service: DriftService
+) -> None:
+    labels = "/v1/models/credit-scoring/labels"
+    response = client.post(labels, content=b"{", headers={"content-type": "application/json"})
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_json")
+    response = client.post(labels, json={"labels": 3})
+    assert (response.status_code, response.json()["error"]) == (422, "invalid_body")
+    assert request_rejected(service, "invalid_json") == 1
+    assert request_rejected(service, "invalid_body") == 1
+
+
+def test_a_body_that_is_not_said_to_be_json_is_415(
+    client: TestClient, service: DriftService
+) -> None:
+    response = client.post(URL, content=json.dumps({"samples": [sample()]}).encode())
+    assert response.status_code == 415
+    assert response.json()["field"] == "content-type"
+    assert request_rejected(service, "unsupported_media_type") == 1
+    assert service.monitors["credit-scoring"].window_samples == 0
+
+
+def test_a_large_batch_is_handled_off_the_loop_in_chunks_with_the_same_answer(
+    settings: Settings,
+) -> None:
+    """10,000 samples (over ``jsonbody.SLICE_BYTES`` and ``INLINE_ITEMS``): decoded in slices
+    and ingested 4,096 at a time in a worker thread; rejections keep their batch index."""
+    server = settings.server.model_copy(
+        update={"max_body_bytes": 10 * 1024 * 1024, "max_samples_per_request": 20_000}
+    )
+    svc = DriftService(settings.model_copy(update={"server": server}))
+    svc.start(load_in_background=False)
+    try:
+        with TestClient(create_app(svc, manage_lifecycle=False)) as api:
+            samples: list[object] = [sample(age=float(i % 90)) for i in range(10_000)]
+            samples[5000] = {"features": {"income": 1.0, "city": "rome"}, "prediction": 0.1}
+            samples[9999] = "not an object"
+            response = api.post(URL, json={"samples": samples})
+            assert response.status_code == 422
+            body = response.json()
+            assert body["accepted"] == 9998
+            assert [(r["index"], r["field"]) for r in body["rejected"]] == [
+                (5000, "features.age"),
+                (9999, "(sample)"),
+            ]
+            total = svc.registry.get_sample_value(
+                "drift_samples_total", {"model": "credit-scoring"}
+            )
+            assert total == 9998
+            assert api.get("/healthz").status_code == 200
+    finally:
+        svc.stop()

@@ -19,6 +19,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from drift.config import Settings, settings_from_mapping
+from drift.ingest.cloudevents import binary_attributes
 from drift.service.app import create_app
 from drift.service.cloudevents import CloudEventsIngest
 from drift.service.service import DriftService
@@ -128,6 +129,15 @@ def post(
 def flush(client: TestClient) -> None:
     ingest: CloudEventsIngest = client.app.state.cloudevents  # type: ignore[attr-defined]
     ingest.flush()
+
+
+def rejected(svc: DriftService, reason: str) -> float:
+    value = svc.registry.get_sample_value("drift_requests_rejected_total", {"reason": reason})
+    return 0.0 if value is None else value
+
+
+def raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 def events(svc: DriftService, source: str, outcome: str) -> float:
@@ -331,6 +341,9 @@ def test_malformed_events_are_400_naming_the_header(
     assert reply.json()["field"] == "ce-specversion"
     assert events(iris_service, "kserve", "invalid") == 2
     assert events(iris_service, "unknown", "invalid") == 1
+    # refused as a whole: counted with the other routes' refusals too
+    assert rejected(iris_service, "invalid_event") == 2
+    assert rejected(iris_service, "invalid_json") == 1
 
 
 def test_a_payload_that_does_not_match_the_mapping_is_422(
@@ -377,6 +390,7 @@ def test_a_body_over_the_limit_is_413(api: TestClient, iris_service: DriftServic
     assert reply.status_code == 413
     assert reply.json()["error"] == "body_too_large"
     assert events(iris_service, "kserve", "too_large") == 1
+    assert rejected(iris_service, "body_too_large") == 1
 
 
 def test_other_methods_are_405_and_other_routes_still_work(api: TestClient) -> None:
@@ -470,8 +484,10 @@ def test_a_full_batch_is_ingested_at_once_and_a_pair_over_the_limit_is_413(
         assert svc.monitors["iris"].window_samples == 2
         (h_req, b_req), (h_resp, b_resp) = load_fixture("kserve_v2_flat.json")  # 3 instances
         ingest.handle(h_req, b_req)
-        reply = ingest.handle(h_resp, b_resp)
+        reply = ingest.handle_request(*binary_attributes(raw(h_resp)), b_resp)
         assert (reply.status, reply.body["outcome"]) == (413, "too_large")
+        assert reply.body["error"] == "too_many_samples"
+        assert rejected(svc, "too_many_samples") == 1
         assert ingest.flush() == 0
     finally:
         svc.stop()

@@ -20,6 +20,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from drift.ingest import jsonbody
 from drift.service import fastpath
 from drift.service.app import create_app
 from drift.service.cloudevents import CloudEventsEndpoint
@@ -448,3 +449,52 @@ def test_odd_requests_get_what_plain_uvicorn_answers(iris_csv: Path, case: str) 
         assert fast.fast > 0
     else:  # left to httptools: parsed there (and then maybe answered by the fast path)
         assert fast.fast == fast.parsed
+
+
+def test_large_or_many_valued_bodies_go_to_the_asgi_route_and_a_worker_thread(
+    iris_csv: Path,
+) -> None:
+    """What ``cloudevents.inline`` refuses is not answered inside the protocol: a Content-Length
+    over ``jsonbody.SLICE_BYTES`` goes to uvicorn at once, a chunked body when it grows past it,
+    a small body of many values once it is read; the answers are the ASGI route's, and the
+    connection stays in order for what follows."""
+    base = iris_settings(iris_csv)
+    server = base.server.model_copy(update={"max_body_bytes": 1024 * 1024})
+    settings = base.model_copy(update={"server": server})
+    fast_service, asgi_service = DriftService(settings), DriftService(settings)
+    for svc in (fast_service, asgi_service):
+        svc.start(load_in_background=False)
+    fast = Running(fast_service)
+    (h1, b1), (h2, b2) = kserve_pair()
+    many = json.dumps({"instances": [[6.8, 2.8, 4.8, 1.4]] * 400}).encode()  # ~1,600 commas
+    spaced = b1 + b" " * (jsonbody.SLICE_BYTES + 10)  # large, the same event
+    cases = [
+        ("many values", request(h1 | {"ce-id": "many"}, many)),
+        ("large", request(h1 | {"ce-id": "large"}, spaced)),
+        ("large, chunked", request(h1 | {"ce-id": "chunked"}, spaced, chunked=True)),
+        ("small after them", request(h2 | {"ce-id": "large"}, b2)),
+    ]
+    conn = fast.connect()
+    try:
+        with TestClient(create_app(asgi_service, manage_lifecycle=False)) as client:
+            for name, raw in cases:
+                conn.send(raw)
+                status, _, answer = conn.response()
+                head, _, body = raw.partition(b"\r\n\r\n")
+                headers = dict(
+                    line.split(": ", 1) for line in head.decode("latin-1").split("\r\n")[1:]
+                )
+                headers = {
+                    k: v for k, v in headers.items() if k not in ("transfer-encoding", "host")
+                }
+                headers.pop("content-length", None)
+                sent = spaced if "chunked" in name else body
+                expected = client.post("/", content=sent, headers=headers)
+                assert (status, json.loads(answer)) == (expected.status_code, expected.json()), name
+        assert (fast.fast, fast.parsed) == (1, 2)  # "small after them" only; took 2, gave back
+        wait_until(lambda: fast_service.monitors["iris"].window_samples == 2, what="the flush")
+    finally:
+        conn.close()
+        fast.stop()
+        for svc in (fast_service, asgi_service):
+            svc.stop()
