@@ -37,6 +37,7 @@ from drift.ingest import jsonbody
 from drift.ingest.cloudevents import media_type
 from drift.ingest.samples import Rejection
 from drift.redact import redact
+from drift.service.auth import Authenticator, AuthMiddleware
 from drift.service.cloudevents import (
     INLINE_ITEMS,
     CloudEventsEndpoint,
@@ -86,7 +87,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 JSON_TYPES = ("application/json",)
 """The Content-Type of the samples, labels and Alertmanager routes (parameters allowed)."""
-MORE_REJECT_REASONS = ("unsupported_media_type", "invalid_event", "undecodable")
+MORE_REJECT_REASONS = ("unsupported_media_type", "invalid_event", "undecodable", "unauthorized")
 """Reasons of ``drift_requests_rejected_total`` besides ``REQUEST_REJECT_REASONS`` of
 ``exporters.prometheus.collector``: 415, and the CloudEvents routes' 400 and 422."""
 _ALERTS_PER_CALL = 256  # alerts of a large Alertmanager payload validated per pydantic call
@@ -272,6 +273,14 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
     endpoint = CloudEventsEndpoint(cloudevents, read_event_body)
     app.state.cloudevents_endpoint = endpoint
     app.add_middleware(CloudEventsMiddleware, endpoint=endpoint)
+    # server.auth: added last, so outermost: nothing but the open probes (and /metrics unless
+    # protected) reaches a route, the CloudEvents ones included, without the class's token.
+    # drift.service.fastpath takes the same Authenticator from app.state.
+    auth = service.settings.server.auth
+    app.state.authenticator = authenticator = None if auth is None else Authenticator(auth)
+    if authenticator is not None:
+        unauthorized = service.metrics.requests_rejected.labels("unauthorized")
+        app.add_middleware(AuthMiddleware, authenticator=authenticator, on_refused=unauthorized.inc)
     for reason in MORE_REJECT_REASONS:  # zeros from the start, like the others
         service.metrics.requests_rejected.labels(reason)
 

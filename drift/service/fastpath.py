@@ -50,6 +50,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from drift.errors import InvalidRequest, body_too_large
 from drift.ingest import jsonbody
 from drift.ingest.cloudevents import binary_attributes
+from drift.service.auth import Authenticator
 from drift.service.cloudevents import INLINE_ITEMS, CloudEventsEndpoint, inline
 
 log = logging.getLogger("drift.service")
@@ -97,6 +98,7 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol; ``endpoint``'s POSTs answered in the callbacks."""
 
     endpoint: ClassVar[CloudEventsEndpoint]
+    authenticator: ClassVar[Authenticator | None]
     _raw_paths: ClassVar[frozenset[bytes]]
     _request_lines: ClassVar[frozenset[bytes]]
     _pending: _Pending | None = None
@@ -139,6 +141,7 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
             content_type = None
             length = -1
             keep_alive = True
+            authorization = None
             for line in block.split(b"\r\n")[:-1]:
                 raw_name, _, raw_value = line.partition(b":")
                 name = raw_name.lower()
@@ -152,6 +155,8 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
                     if length >= 0 or not value.isdigit():
                         return data
                     length = int(value)
+                elif name == b"authorization":
+                    authorization = value
                 elif name in _NOT_PLAIN:
                     return data
                 elif name == b"connection":
@@ -162,6 +167,8 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
             start = end + 4
             if length < 0 or length > self.endpoint.limit or len(data) < start + length:
                 return data
+            if not self._authorized(authorization):
+                return data  # the ASGI stack answers 401 (and counts it), as for any route
             body = data[start : start + length]
             if length > INLINE_ITEMS and not inline(body):  # shorter: too few commas to count
                 return data
@@ -193,16 +200,27 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
             if b"%" in path or path.decode("ascii", "replace") not in self.endpoint.paths:
                 return False
         refused = None
+        authorization = None
         for name, value in self.headers:
             if name == b"content-length" and value.isdigit():
                 if int(value) > self.endpoint.limit:
                     refused = body_too_large(self.endpoint.limit, int(value))
                 elif int(value) > jsonbody.SLICE_BYTES:
                     return False  # the ASGI route decodes it in a worker thread
-                break
+            elif name == b"authorization":
+                authorization = value
+        if not self._authorized(authorization):
+            return False  # the ASGI stack answers 401 (and counts it), before the body limit
         keep_alive = parser.get_http_version() != "1.0" and parser.should_keep_alive()
         self._pending = _Pending(keep_alive, refused)
         return True
+
+    def _authorized(self, authorization: bytes | None) -> bool:
+        """Whether ``server.auth`` lets a CloudEvents POST through: the ``Authenticator`` of
+        the ASGI stack, so both answer alike; a refused request is left to that stack, which
+        answers 401 with ``WWW-Authenticate`` and counts it."""
+        authenticator = self.authenticator
+        return authenticator is None or authenticator.check("POST", "/", authorization) is None
 
     def on_body(self, body: bytes) -> None:
         pending = self._pending
@@ -292,8 +310,11 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
         )
 
 
-def protocol_for(endpoint: CloudEventsEndpoint) -> type[asyncio.Protocol]:
-    """The protocol class for ``uvicorn.run(http=...)`` that serves ``endpoint``'s paths."""
+def protocol_for(
+    endpoint: CloudEventsEndpoint, authenticator: Authenticator | None = None
+) -> type[asyncio.Protocol]:
+    """The protocol class for ``uvicorn.run(http=...)`` that serves ``endpoint``'s paths,
+    checking ``authenticator`` (the app's, ``server.auth``) as the ASGI stack does."""
     reason = fast_path_supported()
     if reason is not None:
         raise RuntimeError(f"the CloudEvents fast path does not fit this uvicorn: {reason}")
@@ -301,6 +322,7 @@ def protocol_for(endpoint: CloudEventsEndpoint) -> type[asyncio.Protocol]:
     lines = frozenset(b"POST %s HTTP/1.1\r\n" % path for path in raw_paths)
     attrs = {
         "endpoint": endpoint,
+        "authenticator": authenticator,
         "_raw_paths": raw_paths,
         "_request_lines": lines,
         "__module__": __name__,
@@ -332,5 +354,5 @@ def run(app: Any, host: str, port: int, **options: Any) -> None:
         log.warning("CloudEvents served through ASGI (slower): %s", reason)
     else:
         assert endpoint is not None
-        options["http"] = protocol_for(endpoint)
+        options["http"] = protocol_for(endpoint, getattr(app.state, "authenticator", None))
     uvicorn.run(app, host=host, port=port, proxy_headers=False, **options)

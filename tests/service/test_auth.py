@@ -4,12 +4,16 @@ and the config rules of ``server.auth``."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from drift.config import AuthConfig, TokenConfig, settings_from_mapping
 from drift.errors import ConfigError
+from drift.service.app import create_app
 from drift.service.auth import (
     FILE_CHECK_SECONDS,
     Authenticator,
@@ -18,6 +22,10 @@ from drift.service.auth import (
     bearer_token,
     route_class,
 )
+from drift.service.service import DriftService
+from tests.ingest.test_cloudevents import load_fixture
+from tests.service.test_cloudevents_api import iris_settings
+from tests.service.test_fastpath import Running, request
 
 TOKEN = "ingest-token-0123456789"
 
@@ -159,3 +167,159 @@ def test_config_errors_name_the_field(
         )
     problems = dict(exc.value.problems)
     assert fragment in problems[field], problems
+
+
+# wired into the app and the fast path -------------------------------------------------------
+
+READ = "read-token-0123456789"
+ALERTMANAGER = "am-token-0123456789"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def authed_service(iris_csv: Path, **overrides: object) -> DriftService:
+    settings = iris_settings(iris_csv)
+    server = settings.server.model_copy(update={"auth": auth(**overrides)})
+    svc = DriftService(settings.model_copy(update={"server": server}))
+    svc.start(load_in_background=False)
+    return svc
+
+
+@pytest.fixture
+def authed(iris_csv: Path) -> Iterator[DriftService]:
+    svc = authed_service(iris_csv)
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+def unauthorized(svc: DriftService) -> float:
+    value = svc.registry.get_sample_value(
+        "drift_requests_rejected_total", {"reason": "unauthorized"}
+    )
+    assert value is not None
+    return value
+
+
+def every_request(app: Any) -> list[tuple[str, str, RouteClass]]:
+    """(method, path, class) of every route of the app (path parameters filled in), the
+    CloudEvents routes served ahead of the routing, and paths no route has."""
+    requests = [
+        ("POST", "/", RouteClass.INGEST),
+        ("POST", "/v1/cloudevents", RouteClass.INGEST),
+        ("GET", "/no/such/path", RouteClass.READ),
+        ("POST", "/v1/models/iris/samples/extra", RouteClass.READ),
+    ]
+    for route in app.routes:
+        path = getattr(route, "path", None)
+        methods = getattr(route, "methods", None) or set()
+        if path is None:
+            continue
+        path = path.replace("{model}", "iris").replace("{page_id}", "x")
+        for method in sorted(methods - {"HEAD"}):
+            requests.append((method, path, route_class(method, path, metrics_protected=False)))
+    return requests
+
+
+def test_with_auth_nothing_but_the_probes_answers_an_unauthenticated_caller(
+    authed: DriftService,
+) -> None:
+    app = create_app(authed, manage_lifecycle=False)
+    requests = every_request(app)
+    assert {path for _, path, _ in requests} >= {
+        "/v1/models/iris/samples",
+        "/v1/models/iris/labels",
+        "/v1/alertmanager",
+        "/v1/models",
+        "/v1/models/iris/drift",
+        "/v1/models/iris/report",
+        "/v1/models/iris/performance",
+        "/openapi.json",
+        "/docs",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+    }
+    tokens = {
+        RouteClass.INGEST: TOKEN,
+        RouteClass.ALERTMANAGER: ALERTMANAGER,
+        RouteClass.READ: READ,
+    }
+    before = unauthorized(authed)
+    refused = 0
+    with TestClient(app) as client:
+        for method, path, cls in requests:
+            body = b"{}" if method == "POST" else None
+            headers = {"content-type": "application/json"}
+            if cls is RouteClass.OPEN:
+                answer = client.request(method, path, content=body, headers=headers)
+                assert answer.status_code != 401, (method, path)
+                continue
+            for presented in ({}, bearer("not-the-token-0123456789"), bearer(_other(cls))):
+                answer = client.request(method, path, content=body, headers=headers | presented)
+                assert answer.status_code == 401, (method, path, presented)
+                assert answer.headers["www-authenticate"].startswith('Bearer realm="drift-sidecar"')
+                assert answer.json()["error"] == "unauthorized"
+                refused += 1
+            answer = client.request(
+                method, path, content=body, headers=headers | bearer(tokens[cls])
+            )
+            assert answer.status_code != 401, (method, path)
+    assert unauthorized(authed) - before == refused
+
+
+def _other(cls: RouteClass) -> str:
+    """A valid token of another class: it opens nothing of this one."""
+    return READ if cls is not RouteClass.READ else TOKEN
+
+
+def test_metrics_needs_the_read_token_when_protected(iris_csv: Path) -> None:
+    svc = authed_service(iris_csv, metrics=True)
+    try:
+        with TestClient(create_app(svc, manage_lifecycle=False)) as client:
+            assert client.get("/metrics").status_code == 401
+            assert client.get("/metrics", headers=bearer(TOKEN)).status_code == 401
+            assert client.get("/metrics", headers=bearer(READ)).status_code == 200
+            assert client.get("/healthz").status_code == 200
+    finally:
+        svc.stop()
+
+
+def test_the_fast_path_enforces_what_the_asgi_route_does(authed: DriftService) -> None:
+    """An unauthenticated or wrongly authenticated CloudEvent gets the ASGI stack's 401 (the
+    same body and header, counted once), whole or split over reads; with the ingest token the
+    fast path answers it itself."""
+    pair = load_fixture("kserve_v1_two_instances.json")
+    server = Running(authed)
+    try:
+        conn = server.connect()
+        before = unauthorized(authed)
+        with TestClient(server.app) as client:
+            for presented in ({}, bearer(READ)):
+                headers, body = pair[0]
+                expected = client.post("/", content=body, headers=headers | presented)
+                assert expected.status_code == 401
+                for split in (False, True):
+                    raw = request(headers | presented, body)
+                    if split:
+                        conn.send_split(raw, len(raw) - len(body) - 10)
+                    else:
+                        conn.send(raw)
+                    status, answer_headers, content = conn.response()
+                    assert (status, content) == (401, expected.content)
+                    assert (
+                        answer_headers["www-authenticate"] == expected.headers["www-authenticate"]
+                    )
+        assert unauthorized(authed) - before == 6
+        assert server.fast == 0
+        for headers, body in pair:
+            conn.send(request(headers | bearer(TOKEN), body))
+            status, _, content = conn.response()
+            assert status == 200, content
+        assert server.fast == 2
+        conn.close()
+    finally:
+        server.stop()

@@ -38,7 +38,10 @@ class Running:
     def __init__(self, service: DriftService, fast: bool = True) -> None:
         self.app = create_app(service, manage_lifecycle=False)
         endpoint: CloudEventsEndpoint = self.app.state.cloudevents_endpoint
-        protocol: Any = fastpath.protocol_for(endpoint) if fast else HttpToolsProtocol
+        authenticator = self.app.state.authenticator
+        protocol: Any = (
+            fastpath.protocol_for(endpoint, authenticator) if fast else HttpToolsProtocol
+        )
         self.fast = 0
         respond = getattr(protocol, "_respond", None)
 
