@@ -53,12 +53,19 @@ PAIRS_TARGET = 5_000  # CloudEvents pairs/s
 RSS_TOLERANCE = 0.10
 CONNECTIONS = {"batch": 4, "cloudevents": 64}
 MIB = 1024 * 1024
+AUTH_TOLERANCE = 0.10  # issue 14: the rate with server.auth on within 10% of the rate without
 
 
 # ----------------------------------------------------------------------------- the process
 
 
-def write_config(workdir: Path, scenario: str, args: argparse.Namespace) -> Path:
+TOKEN = "bench-token-0123456789abcdef"
+"""The bearer token of every route class when the run has ``server.auth`` on (``--auth``)."""
+
+
+def write_config(
+    workdir: Path, scenario: str, args: argparse.Namespace, auth: bool = False
+) -> Path:
     """Reference CSV and sidecar config for one scenario; returns the config path."""
     reference = workdir / "reference.csv"
     pd.DataFrame(reference_frame(args.reference_rows, seed=0)).to_csv(reference, index=False)
@@ -67,8 +74,15 @@ def write_config(workdir: Path, scenario: str, args: argparse.Namespace) -> Path
     if scenario == "cloudevents":
         kserve = f"    kserve: {{inference_service: {MODEL}, features: [{features}]}}\n"
     config = workdir / "sidecar.yaml"
+    token = f"{{token: {TOKEN}}}"
+    classes = f"ingest: {token}, alertmanager: {token}, read: {token}"
+    server = (
+        f"{{log_level: {args.log_level}, auth: {{{classes}}}}}"
+        if auth
+        else (f"{{log_level: {args.log_level}}}")
+    )
     config.write_text(
-        f"server: {{log_level: {args.log_level}}}\n"
+        f"server: {server}\n"
         "models:\n"
         f"  {MODEL}:\n"
         f"    reference: {{path: {reference}}}\n"
@@ -195,6 +209,7 @@ class Row:
 class Outcome:
     scenario: str
     connections: int
+    auth: bool = False  # server.auth on, every request with its bearer token
     window: int = 0  # the model's window size in samples
     rows: list[Row] = field(default_factory=list)
     final: dict[str, Any] = field(default_factory=dict)
@@ -266,14 +281,14 @@ def print_row(row: Row, scenario: str) -> None:
     )
 
 
-def run_scenario(scenario: str, args: argparse.Namespace) -> Outcome:
+def run_scenario(scenario: str, args: argparse.Namespace, auth: bool = False) -> Outcome:
     connections = args.connections or CONNECTIONS[scenario]
-    outcome = Outcome(scenario, connections, window=args.window)
+    outcome = Outcome(scenario, connections, auth=auth, window=args.window)
     workdir = Path(tempfile.mkdtemp(prefix=f"drift-ingest-{scenario}-"))
     log = workdir / "sidecar.log"
     port = args.port or free_port()
     url = f"http://127.0.0.1:{port}"
-    config = write_config(workdir, scenario, args)
+    config = write_config(workdir, scenario, args, auth)
     profile = workdir / "server.prof"
     server_cmd = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "drift.cli"]
     command = [
@@ -302,6 +317,8 @@ def run_scenario(scenario: str, args: argparse.Namespace) -> Outcome:
         load += ["--scenario", scenario, "--model", MODEL, "--path", args.path]
         load += ["--duration", str(args.duration), "--warmup", str(args.warmup)]
         load += ["--interval", str(args.interval), "--connections", str(connections)]
+        if auth:
+            load += ["--token", TOKEN]
         libs = (
             ", ".join(k for k, v in outcome.libraries.items() if v)
             or "neither uvloop nor httptools"
@@ -312,7 +329,7 @@ def run_scenario(scenario: str, args: argparse.Namespace) -> Outcome:
             else f"KServe v1 request + response events, {len(FEATURES)} features, path {args.path}"
         )
         print(
-            f"\n#### {scenario}: {what}\n\n"
+            f"\n#### {scenario}{', server.auth on' if auth else ''}: {what}\n\n"
             f"Server pid {server.pid} on CPU {args.server_cpu} (uvicorn, 1 worker, {libs}), "
             f"ready in {outcome.ready_seconds:.2f} s; load generator on CPU {args.client_cpu}, "
             f"{connections} keep-alive connections, one request in flight each.\n\n"
@@ -491,6 +508,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--profile-lines", type=int, default=30)
     p.add_argument("--keep", action="store_true", help="keep the temporary directories")
+    p.add_argument(
+        "--auth",
+        choices=["off", "on", "both"],
+        default="off",
+        help="server.auth (bearer tokens on every route); both: each scenario without, then "
+        "with, and the ratio of their rates",
+    )
     args = p.parse_args(argv)
     if len(os.sched_getaffinity(0)) < 2:
         print("warning: fewer than 2 CPUs available; not pinning", file=sys.stderr)
@@ -511,13 +535,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"reference {args.reference_rows:,} rows.",
         flush=True,
     )
-    outcomes = [run_scenario(s, args) for s in scenarios]
+    settings = {"off": [False], "on": [True], "both": [False, True]}[args.auth]
+    outcomes = [run_scenario(s, args, auth) for s in scenarios for auth in settings]
     print(f"\nLoad average (1 min) at the end: {os.getloadavg()[0]:.2f}.\n\nTargets:\n\n```")
     failed = False
     for o in outcomes:
         for ok, text in verdicts(o):
-            print(f"{'PASS' if ok else 'FAIL'}  {o.scenario}: {text}")
+            name = f"{o.scenario}{' (auth)' if o.auth else ''}"
+            print(f"{'PASS' if ok else 'FAIL'}  {name}: {text}")
         failed = failed or o.failures > 0 or o.counted != o.sent or o.rejected > 0
+    for plain, authed in (
+        zip(outcomes[::2], outcomes[1::2], strict=True) if args.auth == "both" else []
+    ):
+        ratio = authed.rate / plain.rate
+        print(
+            f"{'PASS' if ratio >= 1 - AUTH_TOLERANCE else 'FAIL'}  {plain.scenario}: with "
+            f"server.auth {ratio:.3f}x the rate without ({authed.rate:,.0f} vs "
+            f"{plain.rate:,.0f} {unit(plain.scenario)}/s; within {AUTH_TOLERANCE:.0%})"
+        )
     print("```", flush=True)
     return 1 if failed else 0
 

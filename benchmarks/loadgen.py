@@ -98,7 +98,7 @@ def _head(port: int, path: str, length: int, extra: Sequence[tuple[str, str]] = 
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
-def batch_requests(port: int, model: str, seed: int) -> list[bytes]:
+def batch_requests(port: int, model: str, seed: int, token: str | None = None) -> list[bytes]:
     """Whole requests (head and body) of ``DISTINCT_BODIES`` different batches."""
     rng = np.random.default_rng(seed)
     out = []
@@ -110,7 +110,8 @@ def batch_requests(port: int, model: str, seed: int) -> list[bytes]:
             for row, p in zip(rows, preds, strict=True)
         ]
         body = json.dumps({"samples": samples}).encode()
-        out.append(_head(port, f"/v1/models/{model}/samples", len(body)) + b"\r\n" + body)
+        head = _head(port, f"/v1/models/{model}/samples", len(body), _auth(token))
+        out.append(head + b"\r\n" + body)
     return out
 
 
@@ -126,7 +127,14 @@ class EventTemplates:
     mid: bytes = b"\r\nce-time: "
 
 
-def event_templates(port: int, service: str, path: str, seed: int) -> EventTemplates:
+def _auth(token: str | None) -> list[tuple[str, str]]:
+    """The ``Authorization`` header for ``server.auth`` (none without a token)."""
+    return [] if token is None else [("Authorization", f"Bearer {token}")]
+
+
+def event_templates(
+    port: int, service: str, path: str, seed: int, token: str | None = None
+) -> EventTemplates:
     rng = np.random.default_rng(seed)
     n = DISTINCT_BODIES * 16
     rows = feature_rows(rng, n)
@@ -138,6 +146,7 @@ def event_templates(port: int, service: str, path: str, seed: int) -> EventTempl
         ("ce-namespace", "default"),
         ("ce-component", "predictor"),
         ("ce-endpoint", service),
+        *_auth(token),
     ]
     req_heads: list[bytes] = []
     req_tails: list[bytes] = []
@@ -247,9 +256,9 @@ class LoadGen:
         self._time_second = -1
         self._run_id = uuid.uuid4().hex[:8] + "-" + uuid.uuid4().hex[:4] + "-4000"
         if args.scenario == "batch":
-            self._batches = batch_requests(args.port, args.model, args.seed)
+            self._batches = batch_requests(args.port, args.model, args.seed, args.token)
         else:
-            self._events = event_templates(args.port, args.model, args.path, args.seed)
+            self._events = event_templates(args.port, args.model, args.path, args.seed, args.token)
 
     # requests ------------------------------------------------------------------------------
     def _ce_time(self) -> bytes:
@@ -374,6 +383,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--interval", type=float, default=10.0, help="seconds between reports")
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--token", help="send Authorization: Bearer <token> (server.auth)")
     return p.parse_args(argv)
 
 
