@@ -86,10 +86,41 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class HttpTransport:
-    """``http.client`` with one keep-alive connection, used by the client's single thread."""
+class BearerToken:
+    """The sidecar's ingest token (``server.auth.ingest``): inline, or the first line of a file
+    re-read when it changes (looked at once a second at most), as a rotated Kubernetes Secret
+    mounted into the model server's pod is."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, token: str | None = None, token_file: str | os.PathLike[str] | None = None):
+        if (token is None) == (token_file is None):
+            raise ValueError("give one of token, token_file")
+        self._token = token.strip() if token is not None else ""
+        self._file = os.fspath(token_file) if token_file is not None else None
+        self._stamp: tuple[int, int] | None = None
+        self._checked = float("-inf")
+
+    def header(self) -> str:
+        """``Bearer <token>``; a file that cannot be read keeps the last token (the sidecar
+        answers 401 if that is wrong: counted as failed, logged)."""
+        if self._file is not None and time.monotonic() - self._checked >= 1.0:
+            self._checked = time.monotonic()
+            try:
+                stat = os.stat(self._file)
+                stamp = (stat.st_mtime_ns, stat.st_size)
+                if stamp != self._stamp:
+                    with open(self._file, encoding="utf-8") as handle:
+                        lines = [line.strip() for line in handle if line.strip()]
+                    self._token, self._stamp = (lines[0] if lines else ""), stamp
+            except OSError as exc:
+                log.warning("drift client: cannot read token file %s: %s", self._file, exc)
+        return f"Bearer {self._token}"
+
+
+class HttpTransport:
+    """``http.client`` with one keep-alive connection, used by the client's single thread.
+    ``token``: sent as ``Authorization: Bearer`` when the sidecar has ``server.auth``."""
+
+    def __init__(self, base_url: str, token: BearerToken | None = None) -> None:
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url must be http(s)://host[:port][/prefix], got {base_url!r}")
@@ -98,6 +129,7 @@ class HttpTransport:
         self._port = parts.port
         self._prefix = parts.path.rstrip("/")
         self._conn: http.client.HTTPConnection | None = None
+        self._token = token
 
     def _connect(self, timeout: float) -> http.client.HTTPConnection:
         if self._https:
@@ -106,6 +138,8 @@ class HttpTransport:
 
     def post(self, path: str, body: bytes, timeout: float) -> TransportResponse:
         headers = {"content-type": "application/json", "user-agent": "drift-sidecar-client"}
+        if self._token is not None:
+            headers["authorization"] = self._token.header()
         for fresh in (False, True):
             reused = self._conn is not None and not fresh
             if not reused:
@@ -216,6 +250,8 @@ class DriftClient:
         timeout: float = 5.0,
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
+        token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
     ) -> None:
         if batch_size < 1 or max_queue < 1 or flush_interval <= 0 or timeout <= 0:
             raise ValueError(
@@ -227,7 +263,10 @@ class DriftClient:
         self.max_queue = max_queue
         self.timeout = timeout
         self.retry = retry or CLIENT_RETRY
-        self._transport = transport or HttpTransport(base_url)
+        bearer = None if token is None and token_file is None else BearerToken(token, token_file)
+        if transport is not None and bearer is not None:
+            raise ValueError("token and token_file are for the built-in transport")
+        self._transport = transport or HttpTransport(base_url, bearer)
         self._path = f"/v1/models/{urllib.parse.quote(model, safe='')}/samples"
         self._rng = random.Random()
         self._warn = _Throttled()

@@ -4,6 +4,7 @@ and the config rules of ``server.auth``."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from drift.client import DriftClient
 from drift.config import AuthConfig, TokenConfig, settings_from_mapping
 from drift.errors import ConfigError
 from drift.service.app import create_app
@@ -24,7 +26,7 @@ from drift.service.auth import (
 )
 from drift.service.service import DriftService
 from tests.ingest.test_cloudevents import load_fixture
-from tests.service.test_cloudevents_api import iris_settings
+from tests.service.test_cloudevents_api import FEATURES, iris_settings
 from tests.service.test_fastpath import Running, request
 
 TOKEN = "ingest-token-0123456789"
@@ -321,5 +323,39 @@ def test_the_fast_path_enforces_what_the_asgi_route_does(authed: DriftService) -
             assert status == 200, content
         assert server.fast == 2
         conn.close()
+    finally:
+        server.stop()
+
+
+def test_the_client_sends_the_ingest_token_and_follows_a_rotated_file(
+    authed: DriftService, tmp_path: Path
+) -> None:
+    """``DriftClient(token_file=...)`` against the real server with ``server.auth``: its
+    samples get in; after the file changes to a token the sidecar does not take, its next
+    batch is refused (401: failed at once, never retried) and nothing more is ingested."""
+    server = Running(authed)
+    token_file = tmp_path / "ingest-token"
+    token_file.write_text(TOKEN + "\n", encoding="utf-8")
+    sample = dict.fromkeys(FEATURES, 1.0)
+    try:
+        client = DriftClient(
+            f"http://127.0.0.1:{server.port}", "iris", batch_size=5, token_file=token_file
+        )
+        for _ in range(5):
+            client.send(sample, prediction="setosa")
+        assert client.flush(10)
+        assert (client.stats().sent, client.stats().failed) == (5, 0)
+        token_file.write_text("revoked-token-0123456789\n", encoding="utf-8")
+        time.sleep(1.1)  # the file is looked at once a second at most
+        for _ in range(5):
+            client.send(sample, prediction="setosa")
+        assert client.flush(10)
+        stats = client.stats()
+        assert (stats.sent, stats.failed, stats.retries) == (5, 5, 0)
+        client.close(5)
+        samples = authed.registry.get_sample_value("drift_samples_total", {"model": "iris"})
+        assert samples == 5
+        with pytest.raises(ValueError, match="one of token, token_file"):
+            DriftClient("http://127.0.0.1:1", "iris", token=TOKEN, token_file=token_file)
     finally:
         server.stop()
