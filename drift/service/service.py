@@ -127,15 +127,28 @@ class DriftService:
         self._ticker = threading.Thread(target=self._tick, name="drift-ticker", daemon=True)
         self._ticker.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop within ``timeout`` seconds from now (default ``server.shutdown_timeout_seconds``),
+        one budget passed down in order, each part getting what is left: the evaluator finishes
+        the evaluation it is running, the ticker ends, the alert queues are delivered until
+        empty (what is not delivered by the deadline is counted and logged), then the ClearML
+        reporter and the reference loader. A thread still busy at the deadline (a send or a
+        download in flight) is a daemon and does not hold the stop."""
+        budget = self.settings.server.shutdown_timeout_seconds if timeout is None else timeout
+        deadline = time.monotonic() + budget
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
         self._stopping.set()
-        self.evaluator.stop()
-        for thread in (self._loader, self._ticker):
-            if thread is not None:
-                thread.join(timeout=5)
-        self.alerts.stop()
+        self.evaluator.stop(left())
+        if self._ticker is not None:  # it may queue performance alerts: ends before the drain
+            self._ticker.join(left())
+        self.alerts.stop(left())
         if self.reporter is not None:
-            self.reporter.stop()
+            self.reporter.stop(left())
+        if self._loader is not None:
+            self._loader.join(left())
 
     def _tick(self) -> None:
         """Housekeeping by the clock: time windows are re-evaluated every

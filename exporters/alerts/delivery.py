@@ -3,6 +3,14 @@ notifications and in bytes, retries by a ``RetryPolicy`` (exponential backoff wi
 server's Retry-After as the floor), and a maximum age after which a notification is dropped and
 counted.
 
+Shutdown drains within a deadline (``AlertDelivery.stop(timeout)``): the queues take no new
+notification, each worker keeps delivering what is queued until its queue is empty or the
+deadline passes; a retry whose backoff ends past the deadline is not waited for. What is not
+delivered by then (queued, or in flight to a sink that has not answered) is counted as dropped
+with reason ``shutdown`` and logged once per channel. A send in flight at the deadline is
+bounded by the sink's own timeout and does not hold the stop: the worker is a daemon thread,
+and it closes its sink itself when that send returns.
+
 ``AlertDelivery`` is what the service holds: it feeds evaluations to the alert engine, lets
 Alertmanager payloads through its ``Forwarder`` (duplicates and receivers over their rate are
 held back and counted), cuts every notification's texts to ``alerts.max_text_bytes``, routes
@@ -73,7 +81,11 @@ class DeliveryWorker:
     """A FIFO bounded in notifications (``queue_size``) and in approximate bytes
     (``queue_bytes``, by ``approx_bytes``), and a thread delivering it in order. When a bound is
     passed the oldest waiting notifications are dropped (the newest state is the one worth
-    delivering); a notification larger than ``queue_bytes`` on its own is dropped too."""
+    delivering); a notification larger than ``queue_bytes`` on its own is dropped too.
+
+    Stopping is ``shutdown(deadline)`` (no new work, drain until ``deadline``) then
+    ``join(deadline)`` (wait, count what is left); ``stop(timeout)`` does both. Deadlines are
+    ``time.monotonic()`` values."""
 
     def __init__(
         self,
@@ -98,8 +110,11 @@ class DeliveryWorker:
         self._rng = rng or random.Random()
         self._items: deque[tuple[Notification, float, int]] = deque()
         self._bytes = 0
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
+        self._cond = threading.Condition()  # guards everything below and the queue
+        self._deadline: float | None = None  # set by shutdown(): drain until then
+        self._abandoned = False  # set by join(): the worker settles nothing more
+        self._in_flight: Notification | None = None  # taken from the queue, not yet settled
+        self._refused = 0  # submitted after shutdown(), not yet logged
         self._thread = threading.Thread(
             target=self._loop, name=f"drift-alerts-{self.channel}", daemon=True
         )
@@ -118,10 +133,18 @@ class DeliveryWorker:
     def _count(self, notification: Notification, status: str) -> None:
         self._metrics.alerts.labels(self._label(notification.model), self.channel, status).inc()
 
+    def _drop(self, notification: Notification, reason: str) -> None:
+        self._count(notification, "dropped")
+        self._metrics.alert_queue_dropped.labels(self.channel, reason).inc()
+
     def submit(self, notification: Notification) -> None:
-        """Queue a notification; never blocks."""
+        """Queue a notification; never blocks. After ``shutdown`` it is dropped and counted."""
         size = approx_bytes(notification)
         with self._cond:
+            if self._deadline is not None:
+                self._drop(notification, "shutdown")
+                self._refused += 1
+                return
             self._items.append((notification, self._clock(), size))
             self._bytes += size
             while self._items and (
@@ -130,8 +153,7 @@ class DeliveryWorker:
                 reason = "queue_size" if len(self._items) > self.queue_size else "queue_bytes"
                 dropped, _, dropped_size = self._items.popleft()
                 self._bytes -= dropped_size
-                self._count(dropped, "dropped")
-                self._metrics.alert_queue_dropped.labels(self.channel, reason).inc()
+                self._drop(dropped, reason)
                 log.warning(
                     "%s: queue full (%d notifications, %d bytes), dropped %s %r of model %r",
                     self.channel,
@@ -147,27 +169,117 @@ class DeliveryWorker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+    def stop(self, timeout: float = 5.0) -> int:
+        """``shutdown`` and ``join`` with a deadline ``timeout`` seconds from now; returns the
+        number of notifications not delivered."""
+        deadline = time.monotonic() + timeout
+        self.shutdown(deadline)
+        return self.join(deadline)
+
+    def shutdown(self, deadline: float) -> None:
+        """Take no new notifications; keep delivering the queued ones until the queue is empty
+        or ``deadline`` (``time.monotonic()``) passes. Does not wait."""
         with self._cond:
+            if self._deadline is None or deadline < self._deadline:
+                self._deadline = deadline
             self._cond.notify_all()
-        self._thread.join(timeout)
-        if self._items:
-            log.warning("%s: %d notification(s) not delivered at stop", self.channel, self.depth)
-        self.sink.close()
+
+    def join(self, deadline: float) -> int:
+        """Wait for the drain until ``deadline`` at most, then count every notification not
+        delivered (queued, in flight, refused after ``shutdown``) as dropped with reason
+        ``shutdown`` and log their number once. Returns that number."""
+        self.shutdown(deadline)
+        started = self._thread.ident is not None
+        if started:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        with self._cond:
+            self._abandoned = True
+            self._cond.notify_all()
+            left = [notification for notification, _, _ in self._items]
+            self._items.clear()
+            self._bytes = 0
+            in_flight = self._in_flight is not None and self._thread.is_alive()
+            if self._in_flight is not None:
+                left.append(self._in_flight)
+                self._in_flight = None
+            for notification in left:
+                self._drop(notification, "shutdown")
+            undelivered = len(left) + self._refused
+            self._refused = 0
+        if not started:
+            self.sink.close()  # else the worker closes it on its way out
+        if undelivered:
+            log.warning(
+                "%s: %d notification(s) not delivered by the shutdown deadline, dropped%s",
+                self.channel,
+                undelivered,
+                " (a send still in flight)" if in_flight else "",
+            )
+        return undelivered
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            with self._cond:
-                while not self._items and not self._stop.is_set():
-                    self._cond.wait()
-                if self._stop.is_set():
+        try:
+            while (taken := self._next()) is not None:
+                if not self._deliver(*taken):
                     return
-                notification, queued_at, size = self._items.popleft()
-                self._bytes -= size
-            self._deliver(notification, queued_at)
+        finally:
+            self.sink.close()
 
-    def _deliver(self, notification: Notification, queued_at: float) -> None:
+    def _next(self) -> tuple[Notification, float] | None:
+        """The oldest waiting notification, now in flight; None: stop (shut down and the queue
+        empty, or past the deadline)."""
+        with self._cond:
+            while not self._items and self._deadline is None:
+                self._cond.wait()
+            deadline = self._deadline
+            if (
+                self._abandoned
+                or not self._items
+                or (deadline is not None and time.monotonic() >= deadline)
+            ):
+                return None
+            notification, queued_at, size = self._items.popleft()
+            self._bytes -= size
+            self._in_flight = notification
+            return notification, queued_at
+
+    def _settle(self, notification: Notification, status: str) -> bool:
+        """Count the final outcome of the notification in flight; False when ``join`` has
+        given up on it already (counted there as a shutdown drop)."""
+        with self._cond:
+            if self._abandoned:
+                return False
+            self._in_flight = None
+            self._count(notification, status)
+            return True
+
+    def _retry_fits(self, retry_at: float) -> bool:
+        """Whether a retry at ``retry_at`` may still be made (call with the lock held): not
+        when ``join`` gave up, nor at or after the shutdown deadline."""
+        deadline = self._deadline
+        return not self._abandoned and (deadline is None or retry_at < deadline)
+
+    def _plan_retry(self, notification: Notification, retry_at: float) -> bool:
+        """Count the failed attempt as retried, unless the retry cannot be made (False: the
+        notification stays in flight for ``join`` to count)."""
+        with self._cond:
+            if not self._retry_fits(retry_at):
+                return False
+            self._count(notification, "retried")
+            return True
+
+    def _wait_until(self, retry_at: float) -> bool:
+        """Sleep until ``retry_at``; False as soon as a shutdown makes the retry impossible."""
+        with self._cond:
+            while self._retry_fits(retry_at):
+                remaining = retry_at - time.monotonic()
+                if remaining <= 0:
+                    return True
+                self._cond.wait(remaining)  # woken early by submit and shutdown
+            return False
+
+    def _deliver(self, notification: Notification, queued_at: float) -> bool:
+        """Send with retries; False when the worker is to stop (shutdown deadline)."""
         attempt = 0
         while True:
             attempt += 1
@@ -178,13 +290,15 @@ class DeliveryWorker:
             except Exception as exc:  # a sink bug must not kill the worker
                 error = SinkDeliveryError(self.channel, f"{type(exc).__name__}: {exc}")
             else:
-                self._count(notification, "sent")
+                if not self._settle(notification, "sent"):
+                    return False
                 elapsed = self._clock() - queued_at
                 self._metrics.alert_delivery_seconds.labels(self.channel).observe(elapsed)
-                return
+                return True
             delay = self.policy.delay(attempt, self._rng, error.retry_after)
             if error.permanent or self.policy.exhausted(attempt, self._clock() - queued_at, delay):
-                self._count(notification, "dropped")
+                if not self._settle(notification, "dropped"):
+                    return False
                 log.error(
                     "%s: dropped %s %r of model %r after %d attempt(s): %s",
                     self.channel,
@@ -194,13 +308,22 @@ class DeliveryWorker:
                     attempt,
                     error.cause,
                 )
-                return
-            self._count(notification, "retried")
+                return True
+            retry_at = time.monotonic() + delay
+            if not self._plan_retry(notification, retry_at):
+                if not self._abandoned:  # else join counted and logged it already
+                    log.warning(
+                        "%s: attempt %d failed (%s); no retry before the shutdown deadline",
+                        self.channel,
+                        attempt,
+                        error,
+                    )
+                return False
             log.warning(
                 "%s: attempt %d failed (%s); retry in %.2fs", self.channel, attempt, error, delay
             )
-            if self._stop.wait(delay):
-                return
+            if not self._wait_until(retry_at):
+                return False
 
 
 class AlertDelivery:
@@ -254,9 +377,13 @@ class AlertDelivery:
         for worker in self.workers.values():
             worker.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> int:
+        """Drain every queue in parallel for ``timeout`` seconds at most (see the module
+        docstring); returns the number of notifications not delivered, all channels."""
+        deadline = time.monotonic() + timeout
         for worker in self.workers.values():
-            worker.stop()
+            worker.shutdown(deadline)
+        return sum(worker.join(deadline) for worker in self.workers.values())
 
     def record_ingest(self, model: str, count: int) -> None:
         self.window_clock.record(model, count, self._clock())

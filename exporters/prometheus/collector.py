@@ -29,7 +29,7 @@ REQUEST_REJECT_REASONS = (
 )
 
 ALERT_STATUSES = ("sent", "retried", "dropped")
-QUEUE_DROP_REASONS = ("queue_size", "queue_bytes")
+QUEUE_DROP_REASONS = ("queue_size", "queue_bytes", "shutdown")
 ALERTMANAGER_DROP_REASONS = ("duplicate", "rate_limited")
 DELIVERY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -115,8 +115,9 @@ class ServiceMetrics:
         )
         self.alert_queue_dropped = Counter(
             "drift_alert_queue_dropped",
-            "Notifications dropped from a full sink queue (also counted as dropped in "
-            "drift_alerts_total), by the limit reached: queue_size or queue_bytes",
+            "Notifications dropped from a sink queue (also counted as dropped in "
+            "drift_alerts_total), by reason: the limit reached (queue_size or queue_bytes), or "
+            "shutdown (not delivered by the stop deadline)",
             ["channel", "reason"],
             registry=registry,
         )

@@ -56,7 +56,7 @@ def test_zeros_for_every_model_and_channel_from_start_up(registry: CollectorRegi
                 assert value(registry, "drift_alerts_total", **labels) == 0.0
     assert value(registry, "drift_alert_delivery_seconds_count", channel="kafka") == 0.0
     for channel in ("slack", "kafka"):
-        for reason in ("queue_size", "queue_bytes"):
+        for reason in ("queue_size", "queue_bytes", "shutdown"):
             labels = {"channel": channel, "reason": reason}
             assert value(registry, "drift_alert_queue_dropped_total", **labels) == 0.0
     for reason in ("duplicate", "rate_limited"):
@@ -127,8 +127,12 @@ def test_queue_stays_bounded_and_drops_the_oldest(registry: CollectorRegistry) -
     assert value(registry, "drift_alert_queue_depth", channel="kafka") == 3
     labels = {"model": "m1", "channel": "kafka"}
     assert value(registry, "drift_alerts_total", status="dropped", **labels) == 18
-    w.stop(timeout=0.1)
-    assert w.depth == 3
+    assert w.stop(timeout=0.1) == 4  # the 3 waiting and the one in flight
+    sink.release.set()
+    assert w.depth == 0
+    assert value(registry, "drift_alerts_total", status="dropped", **labels) == 22
+    shutdown = {"channel": "kafka", "reason": "shutdown"}
+    assert value(registry, "drift_alert_queue_dropped_total", **shutdown) == 4
 
 
 # the service -------------------------------------------------------------------------------
@@ -368,6 +372,7 @@ def test_queue_bytes_stay_under_the_cap_while_the_sink_hangs(registry: Collector
     labels = {"model": "m1", "channel": "slack", "status": "dropped"}
     assert value(registry, "drift_alerts_total", **labels) == 58
     w.stop(timeout=0.1)
+    sink.release.set()
 
 
 @pytest.mark.parametrize(
