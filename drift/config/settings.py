@@ -24,6 +24,13 @@ class ServerConfig(StrictModel):
     port: int = Field(8000, gt=0, lt=65536)
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger bodies get 413")
     max_samples_per_request: int = Field(100_000, gt=0)
+    max_inflight_bytes: int = Field(
+        64 * 1024 * 1024,
+        gt=0,
+        description="request bodies being read at once, in bytes, for the whole process (at "
+        "least max_body_bytes); a request whose body does not fit what is left gets 503 with "
+        "Retry-After (overloaded)",
+    )
     max_value_bytes: int = Field(
         256,
         ge=16,
@@ -42,9 +49,25 @@ class ServerConfig(StrictModel):
         "evaluations postponed so are merged, never dropped",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shutdown_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="budget of a stop (SIGTERM): evaluator and threads end, then the alert "
+        "queues are delivered until empty or the budget is spent; notifications not delivered "
+        "by then are dropped and counted (drift_alert_queue_dropped_total{reason=shutdown})",
+    )
     auth: AuthConfig | None = Field(
         None, description="bearer tokens per route class (absent: no authentication)"
     )
+
+    @model_validator(mode="after")
+    def _inflight_holds_a_body(self) -> ServerConfig:
+        if self.max_inflight_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"max_inflight_bytes ({self.max_inflight_bytes}) must be at least "
+                f"max_body_bytes ({self.max_body_bytes}), or no large body could be read"
+            )
+        return self
 
 
 class Settings(BaseSettings):
