@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from drift.config import AuthConfig, TokenConfig
+from drift.redact import register_secrets
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class TokenSource:
                 self._tokens, self._stamp = (), None
                 return
             tokens = tuple(line.strip().encode() for line in lines if line.strip())
+            register_secrets(token.decode() for token in tokens)  # never in a log or answer
             if not tokens:
                 log.error("auth: token file %s is empty: refusing its class", path)
             elif self._stamp is not None:

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from drift.client import DriftClient
 from drift.config import AuthConfig, TokenConfig, settings_from_mapping
 from drift.errors import ConfigError
+from drift.redact import redact
 from drift.service.app import create_app
 from drift.service.auth import (
     FILE_CHECK_SECONDS,
@@ -359,3 +360,11 @@ def test_the_client_sends_the_ingest_token_and_follows_a_rotated_file(
             DriftClient("http://127.0.0.1:1", "iris", token=TOKEN, token_file=token_file)
     finally:
         server.stop()
+
+
+def test_tokens_read_from_files_are_redacted(tmp_path: Path) -> None:
+    path = tmp_path / "token"
+    secret = "file-token-never-logged-0123456789"
+    path.write_text(secret + "\n", encoding="utf-8")
+    assert TokenSource(TokenConfig(token_file=path)).accepts(secret.encode())
+    assert redact(f"failed with {secret}") == "failed with ***"
