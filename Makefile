@@ -61,3 +61,8 @@ bench: $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# the fast path's tests against the newest uvicorn, above pyproject.toml's bound (not in `make test`)
+.PHONY: test-newest-uvicorn
+test-newest-uvicorn:
+	.ci/newest-uvicorn

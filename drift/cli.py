@@ -74,12 +74,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _run_server(settings: Settings, host: str, port: int) -> int:
-    from drift.service import fastpath
     from drift.service.app import app_from_settings
+    from drift.service.server import serve
 
+    if settings.server.metrics_port == port:
+        _print_config_error(
+            ConfigError([("--port", f"{port} is server.metrics_port; choose another port")])
+        )
+        return EXIT_CONFIG
     app = app_from_settings(settings)
-    fastpath.run(app, host, port, log_level=settings.server.log_level, access_log=False)
-    return 0
+    return serve(app, settings.server, host, port)
 
 
 def _compare_sections(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -5,9 +5,10 @@ YAML file."""
 from __future__ import annotations
 
 import re
+import ssl
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, FilePath, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from drift.config.alerts import AlertsConfig
@@ -17,6 +18,25 @@ from drift.config.models import ModelConfig
 from drift.core.options import StrictModel
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+class TLSConfig(StrictModel):
+    """``server.tls``: PEM files, e.g. the ``tls.crt`` and ``tls.key`` of a mounted
+    ``kubernetes.io/tls`` Secret; loaded once here so that a bad pair fails at start-up."""
+
+    cert_file: FilePath = Field(description="certificate chain, the server's certificate first")
+    key_file: FilePath = Field(description="its private key (not encrypted)")
+
+    @model_validator(mode="after")
+    def _pair_loads(self) -> TLSConfig:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:  # an empty password: an encrypted key fails here instead of prompting for one
+            context.load_cert_chain(self.cert_file, self.key_file, password=b"")
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(
+                f"cannot use cert_file {self.cert_file} with key_file {self.key_file}: {exc}"
+            ) from None
+        return self
 
 
 class ServerConfig(StrictModel):
@@ -59,6 +79,30 @@ class ServerConfig(StrictModel):
     auth: AuthConfig | None = Field(
         None, description="bearer tokens per route class (absent: no authentication)"
     )
+    request_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="a request's headers and body must all arrive within this many seconds of "
+        "its first byte; a slower client gets 408 and its connection is closed, counted in "
+        "drift_requests_rejected_total{reason=timeout}. Idle connections (a new one that sends "
+        "nothing, a keep-alive one between requests) close after 5 s",
+    )
+    tls: TLSConfig | None = Field(None, description="HTTPS on every port (absent: plain HTTP)")
+    metrics_port: int | None = Field(
+        None,
+        gt=0,
+        lt=65536,
+        description="a second port for GET /metrics, /healthz and /readyz only (everything "
+        "else 404), on metrics_host: for Prometheus and the kubelet's probes while host is "
+        "127.0.0.1 (absent: no second port)",
+    )
+    metrics_host: str = Field("0.0.0.0", description="listen address of metrics_port")
+    fast_path: bool = Field(
+        True,
+        description="answer the CloudEvents routes inside uvicorn's HTTP protocol "
+        "(drift/service/fastpath.py, ~1.5x the throughput); false: through ASGI",
+    )
 
     @model_validator(mode="after")
     def _inflight_holds_a_body(self) -> ServerConfig:
@@ -67,6 +111,12 @@ class ServerConfig(StrictModel):
                 f"max_inflight_bytes ({self.max_inflight_bytes}) must be at least "
                 f"max_body_bytes ({self.max_body_bytes}), or no large body could be read"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> ServerConfig:
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError(f"metrics_port must differ from port ({self.port})")
         return self
 
 

@@ -45,6 +45,7 @@ from drift.service.cloudevents import (
     CloudEventsMiddleware,
     off_loop,
 )
+from drift.service.limits import RETRY_AFTER_SECONDS, BodyBudget, BodyBudgetMiddleware
 from drift.service.monitor import ModelMonitor
 from drift.service.performance import performance_json
 from drift.service.service import DriftService
@@ -87,7 +88,13 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 JSON_TYPES = ("application/json",)
 """The Content-Type of the samples, labels and Alertmanager routes (parameters allowed)."""
-MORE_REJECT_REASONS = ("unsupported_media_type", "invalid_event", "undecodable", "unauthorized")
+MORE_REJECT_REASONS = (
+    "unsupported_media_type",
+    "invalid_event",
+    "undecodable",
+    "unauthorized",
+    "overloaded",
+)
 """Reasons of ``drift_requests_rejected_total`` besides ``REQUEST_REJECT_REASONS`` of
 ``exporters.prometheus.collector``: 415, and the CloudEvents routes' 400 and 422."""
 _ALERTS_PER_CALL = 256  # alerts of a large Alertmanager payload validated per pydantic call
@@ -257,7 +264,10 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
             yield
         finally:
             if manage_lifecycle:
-                service.stop()
+                # after a SIGTERM: what is left of server.shutdown_timeout_seconds (set by
+                # drift.service.server); otherwise stop's own default, the whole budget
+                budget = getattr(app.state, "shutdown_budget", None)
+                service.stop(None if budget is None else budget.stop_timeout())
 
     app = FastAPI(title="drift-sidecar", lifespan=lifespan)
     app.state.service = service
@@ -273,6 +283,16 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
     endpoint = CloudEventsEndpoint(cloudevents, read_event_body)
     app.state.cloudevents_endpoint = endpoint
     app.add_middleware(CloudEventsMiddleware, endpoint=endpoint)
+    # server.max_inflight_bytes: bodies being read, for the whole process (503 past it)
+    server = service.settings.server
+    overloaded = service.metrics.requests_rejected.labels("overloaded")
+    app.state.body_budget = BodyBudget(server.max_inflight_bytes)
+    app.add_middleware(
+        BodyBudgetMiddleware,
+        budget=app.state.body_budget,
+        max_body_bytes=server.max_body_bytes,
+        on_refused=overloaded.inc,
+    )
     # server.auth: added last, so outermost: nothing but the open probes (and /metrics unless
     # protected) reaches a route, the CloudEvents ones included, without the class's token.
     # drift.service.fastpath takes the same Authenticator from app.state.
@@ -290,7 +310,10 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
             return _error(404, "unknown_model", detail=str(exc), model=exc.model)
         if isinstance(exc, InvalidRequest):  # the one place these are counted
             service.metrics.requests_rejected.labels(exc.reason).inc()
-            return _error(exc.status, exc.reason, field=exc.field, detail=exc.detail)
+            answer = _error(exc.status, exc.reason, field=exc.field, detail=exc.detail)
+            if exc.status == 503:  # overloaded: bodies in flight are read within seconds
+                answer.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return answer
         if isinstance(exc, EvidentlyMissing):
             return _error(501, "report_unavailable", detail=str(exc), install=exc.install)
         if isinstance(exc, NotReady):

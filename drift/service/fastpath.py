@@ -1,4 +1,5 @@
-"""The CloudEvents routes served inside uvicorn's HTTP protocol, and how the sidecar runs uvicorn.
+"""The sidecar's subclasses of uvicorn's httptools protocol: a deadline for every request, and
+the CloudEvents routes answered inside the protocol.
 
 A payload logger sends two POSTs per prediction, so ``POST /`` and ``POST /v1/cloudevents``
 carry most of a sidecar's requests. Through ASGI each costs an asyncio task, an
@@ -30,10 +31,24 @@ and dropped), the server's default headers (``date``) and the request counter fo
 ``--limit-max-requests`` behave as uvicorn's own. Not done on this path: the access log (the
 sidecar runs without it) and ``root_path`` (the sidecar does not set one).
 
-The subclass relies on attributes of uvicorn's ``HttpToolsProtocol`` (``parser``, ``url``,
-``headers``, ``expect_100_continue``, ``cycle``, ``transport``, ``server_state``, ...);
-``fast_path_supported`` checks them on the installed uvicorn, and ``run`` falls back to plain
-uvicorn (with a warning) when they are missing.
+``TimedHttpProtocol``, the base of the fast path's class and what ``server.fast_path: false``
+runs, bounds how long a client may take to send a request (``server.request_timeout_seconds``,
+counted from the request's first byte; uvicorn has no such timeout, so a slowloris client kept
+a connection open for as long as it liked): when the headers and the body have not all arrived
+by then, the client gets **408** (JSON, ``connection: close``) and the connection is closed, and
+``on_timeout`` counts it. When the request was already answered (a 401 or 413 given before its
+body), or the server, not the client, is behind (an earlier request of the connection still
+being answered, reading paused by uvicorn's flow control), there is no 408: the connection is
+closed without one, or the clock starts again. A new connection that sends nothing is idle, as
+a keep-alive connection between requests is: uvicorn's keep-alive timeout closes it.
+
+These classes rely on attributes of uvicorn's ``HttpToolsProtocol`` (``parser``, ``url``,
+``headers``, ``expect_100_continue``, ``cycle``, ``pipeline``, ``flow``, ``transport``,
+``server_state``, ...) and on ``STATUS_LINE`` of its module: the fence around them is an upper
+bound on uvicorn in ``pyproject.toml``, ``.ci/newest-uvicorn`` (these tests against the newest
+uvicorn), the import below, which does not fail when uvicorn moves them, and
+``protocol_support``, which checks the methods on the installed uvicorn;
+``drift.service.server`` runs plain uvicorn (with a warning) when either says no.
 """
 
 from __future__ import annotations
@@ -41,17 +56,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 from urllib.parse import unquote
-
-import httptools  # a dependency of drift-sidecar (uvicorn[standard] brings it too)
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from drift.errors import InvalidRequest, body_too_large
 from drift.ingest import jsonbody
 from drift.ingest.cloudevents import binary_attributes
 from drift.service.auth import Authenticator
 from drift.service.cloudevents import INLINE_ITEMS, CloudEventsEndpoint, inline
+
+try:
+    import httptools  # a dependency of drift-sidecar (uvicorn[standard] brings it too)
+    from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+except ImportError as exc:  # a uvicorn that moved them: drift.service.server runs it plain
+    _IMPORT_ERROR: str | None = f"cannot import uvicorn's httptools protocol ({exc})"
+    STATUS_LINE: dict[int, bytes] = {}  # type: ignore[no-redef]
+    HttpToolsProtocol = asyncio.Protocol  # type: ignore[misc,assignment]
+else:
+    _IMPORT_ERROR = None
 
 log = logging.getLogger("drift.service")
 
@@ -60,12 +83,13 @@ _REQUIRED = (
     "on_headers_complete",
     "on_body",
     "on_message_complete",
+    "shutdown",
     "_unset_keepalive_if_required",
     "timeout_keep_alive_handler",
 )
 SWITCH_INTERVAL = 0.001
 """Seconds a thread holds the GIL at most while another waits for it (``sys.setswitchinterval``,
-set by ``run``; Python's default is 0.005)."""
+set by ``drift.service.server.serve``; Python's default is 0.005)."""
 _JSON = b"content-type: application/json\r\n"
 # header lines as RFC 9110 has them: a token, a colon, a value without control characters
 # (HTAB allowed), CRLF; no obsolete line folding
@@ -74,12 +98,102 @@ _HEADER_LINES = re.compile(rb"(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x
 _NOT_PLAIN = frozenset([b"transfer-encoding", b"expect", b"upgrade"])
 
 
-def fast_path_supported() -> str | None:
-    """None when the installed uvicorn can take the fast path, else why not."""
+def protocol_support() -> str | None:
+    """None when the installed uvicorn can take these protocol classes, else why not."""
+    if _IMPORT_ERROR is not None:
+        return _IMPORT_ERROR
     missing = [name for name in _REQUIRED if not hasattr(HttpToolsProtocol, name)]
     if missing:
         return f"uvicorn's HttpToolsProtocol lacks {', '.join(missing)}"
     return None
+
+
+fast_path_supported = protocol_support  # the name the benchmarks and older callers use
+
+TIMEOUT_REASON = "timeout"
+"""``drift_requests_rejected_total{reason}`` and the ``error`` of the 408 answer."""
+
+
+class TimedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline per request (see the module's doc):
+    ``request_timeout`` seconds from the request's first byte to its last; ``on_timeout`` is
+    called for each request answered 408."""
+
+    request_timeout: ClassVar[float] = 30.0
+    on_timeout: ClassVar[Callable[[], None] | None] = None
+    _deadline: asyncio.TimerHandle | None = None
+    _headers_done = True  # the parser's current message has all its headers (or there is none)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        # idle until its first byte: closed after the keep-alive timeout, as between requests
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:  # the message's first byte
+        self._headers_done = False
+        self._disarm()
+        self._deadline = self.loop.call_later(self.request_timeout, self._timed_out)
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._headers_done = True
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def _disarm(self) -> None:
+        deadline = self._deadline
+        if deadline is not None:
+            deadline.cancel()
+            self._deadline = None
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        transport = self.transport
+        if transport.is_closing():
+            return
+        if self._server_behind():  # not the client's fault: its clock starts again
+            self._deadline = self.loop.call_later(self.request_timeout, self._timed_out)
+            return
+        if self._answered():  # a 401 or 413 went out before the body: nothing more to say
+            transport.close()
+            return
+        content = (
+            b'{"error":"%s","detail":"the request did not arrive within %gs of its first byte"}'
+            % (TIMEOUT_REASON.encode(), self.request_timeout)
+        )
+        parts = [STATUS_LINE[408]]
+        for name, value in self.server_state.default_headers:
+            parts += [name, b": ", value, b"\r\n"]
+        parts += [_JSON, b"content-length: ", str(len(content)).encode(), b"\r\n"]
+        parts += [b"connection: close\r\n\r\n", content]
+        transport.write(b"".join(parts))
+        transport.close()
+        log.debug("closed a connection whose request did not arrive in time (408)")
+        on_timeout = type(self).on_timeout
+        if on_timeout is not None:
+            on_timeout()
+
+    def _server_behind(self) -> bool:
+        """Whether the request is waiting for the server rather than for the client."""
+        if self.flow.read_paused or self.pipeline:
+            return True
+        cycle = self.cycle  # before the headers are complete: an earlier request's
+        return not self._headers_done and cycle is not None and not cycle.response_complete
+
+    def _answered(self) -> bool:
+        """Whether a response to the current request has begun (the ASGI app answered before
+        reading all of the body)."""
+        cycle = self.cycle
+        return self._headers_done and cycle is not None and cycle.response_started
 
 
 class _Pending:
@@ -94,18 +208,26 @@ class _Pending:
         self.keep_alive = keep_alive
 
 
-class CloudEventsHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol; ``endpoint``'s POSTs answered in the callbacks."""
+class CloudEventsHttpProtocol(TimedHttpProtocol):
+    """uvicorn's httptools protocol with request deadlines; ``endpoint``'s POSTs answered in
+    the callbacks, except on ``plain_ports`` (the metrics port: ASGI, which refuses them)."""
 
     endpoint: ClassVar[CloudEventsEndpoint]
     authenticator: ClassVar[Authenticator | None]
+    plain_ports: ClassVar[frozenset[int]] = frozenset()
     _raw_paths: ClassVar[frozenset[bytes]]
     _request_lines: ClassVar[frozenset[bytes]]
     _pending: _Pending | None = None
     _between_messages = True  # the parser has not started a message it has not finished
+    _events = True  # this connection's port takes CloudEvents here
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        server = self.server
+        self._events = server is None or server[1] not in self.plain_ports
 
     def data_received(self, data: bytes) -> None:
-        if self._between_messages and self._free():
+        if self._between_messages and self._events and self._free():
             self._unset_keepalive_if_required()
             data = self._serve_whole(data)
             if not data:
@@ -184,13 +306,14 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
+        self._headers_done = True
         if self._take():
             return
         super().on_headers_complete()
 
     def _take(self) -> bool:
         parser = self.parser
-        if parser.get_method() != b"POST" or self.expect_100_continue:
+        if parser.get_method() != b"POST" or self.expect_100_continue or not self._events:
             return False
         if parser.should_upgrade() or not self._free():
             return False  # pipelined: uvicorn queues it; over the limit: uvicorn answers 503
@@ -244,6 +367,7 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
         if pending is None:
             super().on_message_complete()
             return
+        self._disarm()
         self._pending = None
         body: bytes | InvalidRequest
         if pending.refused is not None:
@@ -256,6 +380,19 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
                 return
         attrs, content_type = binary_attributes(self.headers)
         self._answer(attrs, content_type, body, pending.keep_alive)
+
+    def _answered(self) -> bool:
+        return self._pending is None and super()._answered()
+
+    def shutdown(self) -> None:
+        """uvicorn's; a CloudEvent whose body is still arriving is treated as uvicorn treats an
+        ASGI request in progress: answered, with ``connection: close``, if the rest of it comes
+        before the request's deadline and before the graceful part of the shutdown ends."""
+        pending = self._pending
+        if pending is not None:
+            pending.keep_alive = False
+            return
+        super().shutdown()
 
     def _hand_over(self, pending: _Pending, complete: bool) -> None:
         """Leave a request taken in ``on_headers_complete`` to uvicorn after all (its body is
@@ -311,11 +448,18 @@ class CloudEventsHttpProtocol(HttpToolsProtocol):
 
 
 def protocol_for(
-    endpoint: CloudEventsEndpoint, authenticator: Authenticator | None = None
+    endpoint: CloudEventsEndpoint,
+    authenticator: Authenticator | None = None,
+    *,
+    request_timeout: float = 30.0,
+    on_timeout: Callable[[], None] | None = None,
+    plain_ports: frozenset[int] = frozenset(),
 ) -> type[asyncio.Protocol]:
-    """The protocol class for ``uvicorn.run(http=...)`` that serves ``endpoint``'s paths,
-    checking ``authenticator`` (the app's, ``server.auth``) as the ASGI stack does."""
-    reason = fast_path_supported()
+    """The protocol class for ``uvicorn.Config(http=...)`` that serves ``endpoint``'s paths,
+    checking ``authenticator`` (the app's, ``server.auth``) as the ASGI stack does, with the
+    request deadline of ``timed_protocol``; connections to ``plain_ports`` take no CloudEvents
+    here."""
+    reason = protocol_support()
     if reason is not None:
         raise RuntimeError(f"the CloudEvents fast path does not fit this uvicorn: {reason}")
     raw_paths = frozenset(path.encode("ascii") for path in endpoint.paths)
@@ -323,6 +467,9 @@ def protocol_for(
     attrs = {
         "endpoint": endpoint,
         "authenticator": authenticator,
+        "plain_ports": plain_ports,
+        "request_timeout": request_timeout,
+        "on_timeout": None if on_timeout is None else staticmethod(on_timeout),
         "_raw_paths": raw_paths,
         "_request_lines": lines,
         "__module__": __name__,
@@ -330,29 +477,25 @@ def protocol_for(
     return type("CloudEventsHttpProtocol", (CloudEventsHttpProtocol,), attrs)
 
 
-def run(app: Any, host: str, port: int, **options: Any) -> None:
-    """``uvicorn.run`` for the sidecar's app: the CloudEvents fast path when the installed
-    uvicorn can take it, no proxy-headers middleware (the sidecar never reads the client
-    address, and it costs every request a pass over the headers), the start-up heap frozen."""
-    import gc
-    import sys
-
-    import uvicorn
-
-    # what exists now (modules, settings, the app) lives as long as the process: frozen, full
-    # collections stop scanning it; GC time while ingesting CloudEvents drops from ~4% to ~1%
-    # (a one-off: objects made later, references included, are collected as usual)
-    gc.collect()
-    gc.freeze()
-    # a thread decoding a large body (``cloudevents.off_loop``) gives the GIL up to the event
-    # loop after at most this long, instead of 5 ms: the loop needs it two or three times per
-    # request, so a probe's answer waited ~10 ms (p50) during such work, now ~2 ms
-    sys.setswitchinterval(SWITCH_INTERVAL)
-    endpoint: CloudEventsEndpoint | None = getattr(app.state, "cloudevents_endpoint", None)
-    reason = "the app has no CloudEvents" if endpoint is None else fast_path_supported()
+def timed_protocol(
+    request_timeout: float, on_timeout: Callable[[], None] | None = None
+) -> type[asyncio.Protocol]:
+    """uvicorn's httptools protocol with the request deadline alone (``server.fast_path:
+    false``)."""
+    reason = protocol_support()
     if reason is not None:
-        log.warning("CloudEvents served through ASGI (slower): %s", reason)
-    else:
-        assert endpoint is not None
-        options["http"] = protocol_for(endpoint, getattr(app.state, "authenticator", None))
-    uvicorn.run(app, host=host, port=port, proxy_headers=False, **options)
+        raise RuntimeError(f"the request deadline does not fit this uvicorn: {reason}")
+    attrs = {
+        "request_timeout": request_timeout,
+        "on_timeout": None if on_timeout is None else staticmethod(on_timeout),
+        "__module__": __name__,
+    }
+    return type("TimedHttpProtocol", (TimedHttpProtocol,), attrs)
+
+
+def run(app: Any, host: str, port: int, **options: Any) -> None:
+    """Kept for ``drift.demo``: ``drift.service.server.serve`` with the app's server settings
+    (``log_level`` is the one option taken)."""
+    from drift.service.server import serve
+
+    serve(app, app.state.service.settings.server, host, port, log_level=options.get("log_level"))
