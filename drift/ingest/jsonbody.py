@@ -10,7 +10,7 @@ before:
 - ``NaN`` / ``Infinity`` literals, UTF-16/32 bodies: orjson refuses them, the standard library
   decodes them;
 - integers beyond 64 bits: orjson turns them into floats (a sample id would then be refused as
-  a float, two ids could collide), so a body with a run of 20 or more digits not preceded by a
+  a float, two ids could collide), so a body with a run of 19 or more digits not preceded by a
   ``.`` or an exponent goes to the standard library. That check costs about a tenth of the
   decode.
 
@@ -79,8 +79,9 @@ _SHAPE = bytes(
     ord("0") if chr(b).isdigit() and b < 128 else ord(".") if chr(b) in ".eE" else ord(" ")
     for b in range(256)
 )
-# every integer of up to 19 digits fits in 64 bits; 2**64 has 20
-_LONG_INTEGER = b" " + b"0" * 20
+# orjson reads integers in [-2**63, 2**64) exactly; every one of up to 18 digits is in it, while
+# 19 digits may not be (-9223372036854775809 < -2**63) and 2**64 has 20
+_LONG_INTEGER = b" " + b"0" * 19
 
 
 def _has_long_integer(body: bytes) -> bool:

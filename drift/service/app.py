@@ -47,10 +47,16 @@ from drift.service.cloudevents import (
 )
 from drift.service.limits import RETRY_AFTER_SECONDS, BodyBudget, BodyBudgetMiddleware
 from drift.service.monitor import ModelMonitor
+from drift.service.openapi import install_openapi
 from drift.service.performance import performance_json
 from drift.service.service import DriftService
 from exporters.prometheus.exposition import expose
-from exporters.report.evidently_html import EvidentlyMissing, ReportPages, drift_report_html
+from exporters.report.evidently_html import (
+    EvidentlyMissing,
+    ReportFailed,
+    ReportPages,
+    drift_report_html,
+)
 from exporters.report.safe_html import REPORT_HEADERS
 
 
@@ -270,6 +276,7 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
                 service.stop(None if budget is None else budget.stop_timeout())
 
     app = FastAPI(title="drift-sidecar", lifespan=lifespan)
+    install_openapi(app)
     app.state.service = service
     app.state.report_pages = ReportPages()
     app.state.cloudevents = cloudevents = CloudEventsIngest.of(service)
@@ -316,6 +323,8 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
             return answer
         if isinstance(exc, EvidentlyMissing):
             return _error(501, "report_unavailable", detail=str(exc), install=exc.install)
+        if isinstance(exc, ReportFailed):  # the window's data, not a bug: /drift still answers
+            return _error(409, "report_failed", detail=redact(str(exc)))
         if isinstance(exc, NotReady):
             return JSONResponse(
                 {"error": "not_ready", "model": exc.model, "detail": exc.detail},

@@ -30,6 +30,7 @@ any data is in the page); the route sends ``REPORT_HEADERS`` as well (both polic
 from __future__ import annotations
 
 import html
+import logging
 import math
 import re
 import sys
@@ -69,6 +70,8 @@ WINDOW_FOOTNOTE = (
 )
 
 
+log = logging.getLogger(__name__)
+
 #: where evidently's page template has its data when it is told not to embed it
 NO_DATA = "<!-- no embedded data -->"
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
@@ -82,6 +85,16 @@ class EvidentlyMissing(DriftError):
         super().__init__(f"the HTML report needs evidently ({cause}): {INSTALL_HINT}")
         self.cause = cause
         self.install = INSTALL_HINT
+
+
+class ReportFailed(DriftError):
+    """evidently could not compute or draw the report of this window (for example values so
+    large that its histograms overflow: 1e200). Nothing the client can change by asking again:
+    the page of this evaluation stays unavailable; the drift result itself is unaffected."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(f"evidently could not render the report of this window: {cause}")
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -241,14 +254,18 @@ def render_html(
         numerical_columns=[s.name for s in used if s.column_type is ColumnType.NUMERICAL],
         categorical_columns=[s.name for s in used if s.column_type is ColumnType.CATEGORICAL],
     )
-    snapshot = Report(metrics).run(
-        Dataset.from_pandas(
-            current[names].replace([np.inf, -np.inf], np.nan), data_definition=definition
-        ),
-        Dataset.from_pandas(
-            reference[names].replace([np.inf, -np.inf], np.nan), data_definition=definition
-        ),
-    )
+    try:
+        snapshot = Report(metrics).run(
+            Dataset.from_pandas(
+                current[names].replace([np.inf, -np.inf], np.nan), data_definition=definition
+            ),
+            Dataset.from_pandas(
+                reference[names].replace([np.inf, -np.inf], np.nan), data_definition=definition
+            ),
+        )
+    except (ArithmeticError, ValueError, TypeError) as exc:  # its numerics on extreme data
+        log.warning("evidently failed on the report's data: %s: %s", type(exc).__name__, exc)
+        raise ReportFailed(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
     template, data_script = evidently_page_parts(snapshot)
     # the policy and our texts go into evidently's template before the data does
     scripts = [*_INLINE_SCRIPT.findall(template), data_script]
@@ -365,22 +382,28 @@ class ReportPages:
     """Rendered pages, one per model, kept for the evaluation they show.
 
     At most one render runs per model at a time; a request that waited for it gets its page.
-    ``renders(model)`` counts the renders (a page served from the cache does not count).
+    ``renders(model)`` counts the renders, failed ones included (a page, or a failure, served
+    from the cache does not count).
     """
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
-        self._pages: dict[str, tuple[float, str]] = {}
+        self._pages: dict[str, tuple[float, str | ReportFailed]] = {}
         self._renders: dict[str, int] = {}
 
     def renders(self, model: str) -> int:
         return self._renders.get(model, 0)
 
     def cached(self, model: str, key: float) -> str | None:
-        """The page of ``model`` if it was rendered for ``key`` (the evaluation time)."""
+        """The page of ``model`` if it was rendered for ``key`` (the evaluation time); raises
+        the ``ReportFailed`` of that render if it failed (not tried again for the same key)."""
         entry = self._pages.get(model)
-        return entry[1] if entry is not None and entry[0] == key else None
+        if entry is None or entry[0] != key:
+            return None
+        if isinstance(entry[1], ReportFailed):
+            raise entry[1]
+        return entry[1]
 
     def get(self, model: str, key: float, render: Callable[[], str]) -> str:
         """The cached page for ``key``, else ``render()`` (blocking: call it off the event
@@ -391,7 +414,12 @@ class ReportPages:
             page = self.cached(model, key)
             if page is not None:
                 return page
-            page = render()
+            try:
+                page = render()
+            except ReportFailed as exc:
+                self._pages[model] = (key, exc)
+                self._renders[model] = self.renders(model) + 1
+                raise
             self._pages[model] = (key, page)
             self._renders[model] = self.renders(model) + 1
             return page

@@ -24,6 +24,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -907,3 +908,45 @@ def test_the_pages_policy_stops_a_script_that_got_in(
     with serve_page(meta.sub("", page), REPORT_HEADERS) as served:
         dom, _ = load_in_chromium(chromium, served.url, tmp_path / "control")
     assert pwned(dom), "the check cannot see a script run: it proves nothing"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's, on the way to evidently's error
+def test_a_window_evidently_cannot_draw_is_a_409_cached_per_evaluation() -> None:
+    """Values of 1e200 make evidently's histograms overflow (found by the fuzz test): the route
+    answers 409 report_failed, once rendered per evaluation, and the service keeps answering."""
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ref.csv"
+        pd.DataFrame({"x1": rng.normal(size=300), "x2": rng.normal(size=300)}).to_csv(
+            path, index=False
+        )
+        settings = settings_from_mapping(
+            {
+                "models": {
+                    "m": {
+                        "reference": {"path": str(path)},
+                        "columns": {"numerical": ["x1", "x2"]},
+                        "window": {"size": 100, "step": 100},
+                    }
+                }
+            }
+        )
+        svc = DriftService(settings)
+        svc.start(load_in_background=False)
+        try:
+            app = create_app(svc, manage_lifecycle=False)
+            samples = [{"features": {"x1": 1e200, "x2": 1.0}} for _ in range(100)]
+            with TestClient(app) as client:
+                assert client.post("/v1/models/m/samples", json={"samples": samples}).is_success
+                deadline = time.monotonic() + 10
+                while client.get("/v1/models/m/drift").status_code != 200:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.05)
+                for _ in range(2):
+                    answer = client.get("/v1/models/m/report")
+                    assert answer.status_code == 409, answer.text
+                    assert answer.json()["error"] == "report_failed"
+                assert app.state.report_pages.renders("m") == 1  # the failure is kept
+                assert client.get("/healthz").status_code == 200
+        finally:
+            svc.stop()
