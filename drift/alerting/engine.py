@@ -1,6 +1,10 @@
 """From drift reports to notifications: one ``AlertTracker`` per (model, kind), plus the
 window start times and the reference version the notifications carry. Pure: the caller passes
-the clock and delivers the notifications."""
+the clock and delivers the notifications.
+
+``AlertEngine.model_state`` / ``restore_model`` and ``WindowClock.model_state`` / ``restore``
+give a model's trackers and batch arrival times as JSON-able data and back, for the service's
+snapshots: a restart neither fires an alert a second time nor silently forgets a firing one."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +86,23 @@ class WindowClock:
             self._seen[model] = first - 1 + count
             self._batches.setdefault(model, deque(maxlen=self._max)).append((first, now))
 
+    def model_state(self, model: str) -> dict[str, Any]:
+        """The model's remembered batches as JSON-able data (times as recorded: Unix time)."""
+        with self._lock:
+            batches = list(self._batches.get(model, ()))
+            return {"seen": self._seen.get(model, 0), "batches": [list(b) for b in batches]}
+
+    def restore(self, model: str, state: Mapping[str, Any]) -> None:
+        """Take back what ``model_state`` saved. Raises ValueError (or KeyError, TypeError)
+        when ``state`` is not such a state."""
+        seen = state["seen"]
+        batches = [(int(first), float(at)) for first, at in state["batches"]]
+        if type(seen) is not int or any(not 1 <= first <= seen for first, _ in batches):
+            raise ValueError("batch ordinals beyond the samples seen")
+        with self._lock:
+            self._seen[model] = seen
+            self._batches[model] = deque(batches[-self._max :], maxlen=self._max)
+
     def arrival(self, model: str, ordinal: int) -> float | None:
         """When sample number ``ordinal`` (1-based, counted over all time) arrived."""
         with self._lock:
@@ -107,9 +129,33 @@ class AlertEngine:
             if p.native
             for kind in p.kinds
         }
+        # observe (the evaluator), observe_performance (the ticker) and model_state (the
+        # snapshot thread) run on different threads
+        self._lock = threading.Lock()
 
     def tracker(self, model: str, kind: str) -> AlertTracker | None:
         return self._trackers.get((model, kind))
+
+    def model_state(self, model: str) -> dict[str, Any]:
+        """The model's trackers (kind -> ``AlertTracker.to_state``), JSON-able."""
+        with self._lock:
+            return {k: t.to_state() for (m, k), t in self._trackers.items() if m == model}
+
+    def restore_model(self, model: str, state: Mapping[str, Any]) -> None:
+        """Take back what ``model_state`` saved, for the kinds still configured (a kind no
+        longer alerted on is ignored, a new one starts afresh). All or nothing: raises
+        ValueError (or KeyError, TypeError) when a tracker's state is not valid."""
+        restored: dict[tuple[str, str], AlertTracker] = {}
+        for kind, saved in state.items():
+            tracker = self._trackers.get((model, kind))
+            if tracker is not None:
+                copy = AlertTracker(
+                    tracker.fire_after, tracker.resolve_after, tracker.repeat_interval
+                )
+                copy.restore(saved)
+                restored[(model, kind)] = copy
+        with self._lock:
+            self._trackers.update(restored)
 
     def observe(
         self,
@@ -121,6 +167,17 @@ class AlertEngine:
         policy = self.policies.get(report.model)
         if policy is None or not policy.native:
             return []
+        with self._lock:
+            return self._observe(policy, report, now, window_start, reference_version)
+
+    def _observe(
+        self,
+        policy: AlertPolicy,
+        report: DriftReport,
+        now: float,
+        window_start: float | None,
+        reference_version: str | None,
+    ) -> list[Notification]:
         out: list[Notification] = []
         for kind in policy.kinds:
             if kind == "performance" or (kind == "prediction" and report.prediction is None):
@@ -149,11 +206,12 @@ class AlertEngine:
         policy = self.policies.get(model)
         if policy is None or not policy.native or "performance" not in policy.kinds:
             return []
-        tracker = self._trackers[(model, "performance")]
-        transition = tracker.observe(degraded, now)
-        if transition is None:
-            return []
-        started = tracker.started_at if tracker.started_at is not None else now
+        with self._lock:
+            tracker = self._trackers[(model, "performance")]
+            transition = tracker.observe(degraded, now)
+            if transition is None:
+                return []
+            started = tracker.started_at if tracker.started_at is not None else now
         status = Status.RESOLVED if transition is Transition.RESOLVED else Status.FIRING
         alert_id = hashlib.sha256(f"{model}\0performance\0{started!r}".encode()).hexdigest()
         what = f"Performance drop on model {model}"

@@ -9,8 +9,10 @@ when its status changes, or when a firing one is older than the repeat interval.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from drift.alerting.notification import Status
 
@@ -35,6 +37,31 @@ class AlertTracker:
     def __post_init__(self) -> None:
         if self.fire_after < 1 or self.resolve_after < 1 or self.repeat_interval < 0:
             raise ValueError("need fire_after >= 1, resolve_after >= 1, repeat_interval >= 0")
+
+    def to_state(self) -> dict[str, Any]:
+        """Where the machine stands (not its configuration), JSON-able, for a snapshot; the
+        times are the caller's clock (Unix time in the service)."""
+        return {
+            "firing": self.firing,
+            "drifted_streak": self.drifted_streak,
+            "clean_streak": self.clean_streak,
+            "started_at": self.started_at,
+            "last_sent": self.last_sent,
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back what ``to_state`` saved (this tracker's configuration stays): a restart
+        neither fires an alert again nor forgets that one is firing. Raises ValueError (or
+        KeyError, TypeError) when ``state`` is not such a state."""
+        firing, drifted, clean = state["firing"], state["drifted_streak"], state["clean_streak"]
+        started, last = state["started_at"], state["last_sent"]
+        if type(firing) is not bool or type(drifted) is not int or type(clean) is not int:
+            raise ValueError(f"not an alert state: {dict(state)}")
+        if min(drifted, clean) < 0 or (firing and started is None):
+            raise ValueError(f"not an alert state: {dict(state)}")
+        self.firing, self.drifted_streak, self.clean_streak = firing, drifted, clean
+        self.started_at = None if started is None else float(started)
+        self.last_sent = None if last is None else float(last)
 
     def observe(self, drifted: bool, now: float) -> Transition | None:
         """Feed one evaluation's decision; the transition to notify about, if any."""

@@ -5,8 +5,8 @@ One module per concern: ``models`` (reference, window, the per-model section), `
 (native alerting, Slack, Kafka, delivery), ``auth`` (bearer tokens per route class),
 ``collectors`` (KServe/Seldon, CloudEvents, performance, reporting), ``settings`` (server,
 ``Settings``), ``env`` (``${VAR}`` expansion after parsing), ``loading`` (reading the file),
-``secrets`` (the values to redact). The column roles and drift options are
-``drift.core.options``, re-exported here.
+``secrets`` (the values to redact), ``state`` (snapshots that survive a restart). The column
+roles and drift options are ``drift.core.options``, re-exported here.
 
 May import: ``drift.core`` (option models, method and metric names) and ``drift.errors``.
 """
@@ -41,6 +41,7 @@ from drift.config.models import (
     WindowConfig,
 )
 from drift.config.settings import MODEL_NAME, ServerConfig, Settings
+from drift.config.state import StateConfig
 from drift.core.options import ColumnsConfig, DriftConfig, MethodChoice
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "Settings",
     "Severity",
     "SlackConfig",
+    "StateConfig",
     "TokenConfig",
     "WindowConfig",
     "expand_env",

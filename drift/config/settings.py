@@ -15,6 +15,7 @@ from drift.config.alerts import AlertsConfig
 from drift.config.auth import AuthConfig
 from drift.config.collectors import CloudEventsConfig, ReportingConfig
 from drift.config.models import ModelConfig
+from drift.config.state import StateConfig
 from drift.core.options import StrictModel
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -131,6 +132,7 @@ class Settings(BaseSettings):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     cloudevents: CloudEventsConfig = Field(default_factory=CloudEventsConfig)
     reporting: ReportingConfig = Field(default_factory=ReportingConfig)
+    state: StateConfig | None = None
     models: dict[str, ModelConfig]
 
     @field_validator("models")

@@ -19,6 +19,13 @@ operation is O(1) amortised per item (plus the size of its scores).
 
 Not thread-safe: the service calls it under its lock. ``now`` must not decrease between calls
 (``time.monotonic()``); expiry pops from the oldest end of insertion-ordered dicts.
+
+For the service's snapshots, ``entries()`` copies the four tables (shallow: entries are
+immutable tuples; lists built in C, about 10 ms per 100,000 entries; meant to run under the
+lock), ``JoinEntries.to_state`` turns the copy into plain data (outside the lock) and
+``LabelJoin.from_state`` rebuilds a join from it, its clocks moved by a wall-clock offset so
+that TTLs keep running while the process is down.
+The cumulative counters are not kept: like every Prometheus counter, they restart at zero.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import sys
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -133,6 +141,86 @@ def _sample_score(score: object) -> SampleScore:
     return p if 0.0 <= p <= 1.0 else None
 
 
+PredictionEntry = tuple[object, SampleScore, float, int]  # prediction, score, at, bytes
+LabelEntry = tuple[object, float, int]  # label, at, bytes
+JoinedIdEntry = tuple[float, int]  # at, bytes
+JoinedEntry = tuple[object, object, SampleScore, float, int]  # label, prediction, score, at, bytes
+
+
+def _plain(value: object) -> object:
+    """A JSON-able scalar: numpy scalars as Python numbers."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _scalar(value: object, what: str) -> object:
+    if value is not None and not isinstance(value, str | int | float):
+        raise ValueError(f"saved {what} {value!r} is not a scalar")
+    return value
+
+
+def _times(value: object, count: int, what: str, wall_offset: float) -> list[float]:
+    if not isinstance(value, np.ndarray) or value.dtype != np.float64 or value.shape != (count,):
+        raise ValueError(f"saved {what} times are not {count} float64 values")
+    if np.isnan(value).any() or (count > 1 and bool((np.diff(value) < 0).any())):
+        raise ValueError(f"saved {what} times are not in order")
+    times: list[float] = (value - wall_offset).tolist()
+    return times
+
+
+def _ids(value: object, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(type(i) is str for i in value):
+        raise ValueError(f"saved {what} ids are not strings")
+    if len(set(value)) != len(value):
+        raise ValueError(f"saved {what} ids repeat")
+    return value
+
+
+@dataclass(frozen=True)
+class JoinEntries:
+    """Copies of a join's four tables, oldest first (see ``LabelJoin.entries``): the ids and
+    the entries of each dict in two lists (cheaper to copy than its items)."""
+
+    prediction_ids: list[str]
+    predictions: list[PredictionEntry]
+    label_ids: list[str]
+    labels: list[LabelEntry]
+    joined_ids: list[str]
+    joined_id_entries: list[JoinedIdEntry]
+    joined: list[JoinedEntry]
+
+    def to_state(self, wall_offset: float = 0.0) -> dict[str, Any]:
+        """Plain data (lists of JSON-able values, float64 arrays of times) for a snapshot;
+        times are saved as ``time + wall_offset``."""
+
+        def times(values: list[float]) -> FloatArray:
+            return np.array(values, dtype=np.float64) + wall_offset
+
+        preds, labels, pairs = self.predictions, self.labels, self.joined
+        return {
+            "predictions": {
+                "ids": self.prediction_ids,
+                "values": [_plain(e[0]) for e in preds],
+                "scores": [e[1] for e in preds],
+                "times": times([e[2] for e in preds]),
+            },
+            "labels": {
+                "ids": self.label_ids,
+                "values": [_plain(e[0]) for e in labels],
+                "times": times([e[1] for e in labels]),
+            },
+            "joined_ids": {
+                "ids": self.joined_ids,
+                "times": times([e[0] for e in self.joined_id_entries]),
+            },
+            "joined": {
+                "labels": [_plain(p[0]) for p in pairs],
+                "predictions": [_plain(p[1]) for p in pairs],
+                "scores": [p[2] for p in pairs],
+                "times": times([p[3] for p in pairs]),
+            },
+        }
+
+
 class LabelJoin:
     """Joins labels to predictions by id (see the module docstring). Not thread-safe."""
 
@@ -188,6 +276,91 @@ class LabelJoin:
             self._evicted_predictions,
             self._evicted_labels,
         )
+
+    def entries(self) -> JoinEntries:
+        """Copies of the four tables for a snapshot (cheap: run it under the lock)."""
+        return JoinEntries(
+            list(self._predictions),
+            list(self._predictions.values()),
+            list(self._labels),
+            list(self._labels.values()),
+            list(self._joined_ids),
+            list(self._joined_ids.values()),
+            list(self._joined),
+        )
+
+    @classmethod
+    def from_state(
+        cls,
+        state: Mapping[str, Any],
+        ttl_seconds: float,
+        max_pending: int,
+        window: int,
+        *,
+        max_bytes: int,
+        wall_offset: float = 0.0,
+    ) -> LabelJoin:
+        """A join holding what ``JoinEntries.to_state`` saved, times moved back by
+        ``wall_offset``, within this join's bounds (the oldest entries beyond them evicted, as
+        they would be now; entries past their TTL expire at the next call). Raises ValueError
+        (or KeyError, TypeError) when ``state`` is not such a join."""
+        join = cls(ttl_seconds, max_pending, window, max_bytes=max_bytes)
+        preds = state["predictions"]
+        ids = _ids(preds["ids"], "prediction")
+        times = _times(preds["times"], len(ids), "prediction", wall_offset)
+        for sample_id, value, score, at in zip(
+            ids, preds["values"], preds["scores"], times, strict=True
+        ):
+            value, kept = _scalar(value, "prediction"), _sample_score(score)
+            size = PENDING_ENTRY_BYTES + value_bytes(sample_id) + value_bytes(value)
+            join._predictions[sample_id] = (value, kept, at, size + value_bytes(kept))
+            join._prediction_bytes += size + value_bytes(kept)
+        labels = state["labels"]
+        ids = _ids(labels["ids"], "label")
+        times = _times(labels["times"], len(ids), "label", wall_offset)
+        for sample_id, value, at in zip(ids, labels["values"], times, strict=True):
+            label = _scalar(value, "label")
+            if label is None:
+                raise ValueError("a saved label is null")
+            size = PENDING_ENTRY_BYTES + value_bytes(sample_id) + value_bytes(label)
+            join._labels[sample_id] = (label, at, size)
+            join._label_bytes += size
+        joined_ids = state["joined_ids"]
+        ids = _ids(joined_ids["ids"], "joined")
+        times = _times(joined_ids["times"], len(ids), "joined", wall_offset)
+        for sample_id, at in zip(ids, times, strict=True):
+            size = JOINED_ID_BYTES + value_bytes(sample_id)
+            join._joined_ids[sample_id] = (at, size)
+            join._joined_id_bytes += size
+        pairs = state["joined"]
+        times = _times(pairs["times"], len(pairs["labels"]), "pair", wall_offset)
+        for label, prediction, score, at in zip(
+            pairs["labels"], pairs["predictions"], pairs["scores"], times, strict=True
+        ):
+            label, prediction, kept = (
+                _scalar(label, "label"),
+                _scalar(prediction, "prediction"),
+                _sample_score(score),
+            )
+            size = JOINED_PAIR_BYTES + value_bytes(label) + value_bytes(prediction)
+            size += value_bytes(kept)
+            join._joined.append((label, prediction, kept, at, size))
+            join._joined_bytes += size
+        join._trim()
+        return join
+
+    def _trim(self) -> None:
+        """Evict the oldest entries of every table beyond its bounds."""
+        while len(self._predictions) > self.max_pending or self._prediction_bytes > self.max_bytes:
+            self._prediction_bytes -= self._predictions.popitem(last=False)[1][3]
+            self._evicted_predictions += 1
+        while len(self._labels) > self.max_pending or self._label_bytes > self.max_bytes:
+            self._label_bytes -= self._labels.popitem(last=False)[1][2]
+            self._evicted_labels += 1
+        while len(self._joined) > self.window or self._joined_bytes > self.max_bytes:
+            self._joined_bytes -= self._joined.popleft()[4]
+        while len(self._joined_ids) > self.max_pending or self._joined_id_bytes > self.max_bytes:
+            self._joined_id_bytes -= self._joined_ids.popitem(last=False)[1][1]
 
     def add_predictions(
         self,

@@ -1,9 +1,11 @@
-"""Typed drift results. ``to_dict`` gives the JSON of ``GET /v1/models/{model}/drift``."""
+"""Typed drift results. ``to_dict`` gives the JSON of ``GET /v1/models/{model}/drift``;
+``to_state`` / ``from_state`` a lossless plain form for the service's snapshots."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -14,6 +16,10 @@ from drift.core.columns import ColumnType
 def _finite(value: float | None) -> float | None:
     """JSON has no NaN: an undefined score (e.g. chi-square with one category) becomes null."""
     return value if value is not None and math.isfinite(value) else None
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 class ColumnStatus(StrEnum):
@@ -51,6 +57,31 @@ class ColumnDrift:
             "reference_missing_share": self.reference_missing_share,
             "adjusted_score": _finite(self.adjusted_score),
         }
+
+    def to_state(self) -> dict[str, Any]:
+        """Every field, JSON-able (scores may be NaN or infinite: Python's json keeps them)."""
+        return {
+            **{f.name: getattr(self, f.name) for f in fields(self)},
+            "column_type": self.column_type.value,
+            "status": self.status.value,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> ColumnDrift:
+        """The column ``to_state`` saved; ValueError, KeyError or TypeError when it is not."""
+        return cls(
+            column=str(state["column"]),
+            column_type=ColumnType(state["column_type"]),
+            method=str(state["method"]),
+            score=_float_or_none(state["score"]),
+            threshold=float(state["threshold"]),
+            drifted=bool(state["drifted"]),
+            status=ColumnStatus(state["status"]),
+            current_count=int(state["current_count"]),
+            current_missing_share=float(state["current_missing_share"]),
+            reference_missing_share=float(state["reference_missing_share"]),
+            adjusted_score=_float_or_none(state["adjusted_score"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -124,6 +155,38 @@ class DriftReport:
         if self.prediction is not None and self.prediction.column == name:
             return self.prediction
         raise KeyError(name)
+
+    def to_state(self) -> dict[str, Any]:
+        """Every field as JSON-able data, for a snapshot; ``from_state`` reverses it."""
+        return {
+            **{f.name: getattr(self, f.name) for f in fields(self)},
+            "columns": [col.to_state() for col in self.columns],
+            "prediction": None if self.prediction is None else self.prediction.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> DriftReport:
+        """The report ``to_state`` saved; ValueError, KeyError or TypeError when it is not."""
+        prediction = state["prediction"]
+        seconds = state["window_seconds"]
+        return cls(
+            model=str(state["model"]),
+            evaluated_at=float(state["evaluated_at"]),
+            evaluation_seconds=float(state["evaluation_seconds"]),
+            window_samples=int(state["window_samples"]),
+            window_size=int(state["window_size"]),
+            samples_seen=int(state["samples_seen"]),
+            reference_rows=int(state["reference_rows"]),
+            reference_source=str(state["reference_source"]),
+            columns=tuple(ColumnDrift.from_state(col) for col in state["columns"]),
+            prediction=None if prediction is None else ColumnDrift.from_state(prediction),
+            share_threshold=float(state["share_threshold"]),
+            drifted_columns=int(state["drifted_columns"]),
+            evaluated_columns=int(state["evaluated_columns"]),
+            insufficient_data=bool(state["insufficient_data"]),
+            window_seconds=None if seconds is None else float(seconds),
+            min_samples=int(state["min_samples"]),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -11,6 +11,9 @@ the service's lock, summarized outside it.
 Summaries are incremental: the sorted values of a numerical column are carried from one
 evaluation to the next (evicted values removed, new ones inserted) instead of re-sorted, so an
 evaluation costs O(window) memory moves, not O(window log window) comparisons.
+
+``to_state`` / ``from_state`` turn a window into plain data (numpy arrays and JSON-able values)
+and back, for the service's snapshots (``drift.service.state``); no file is touched here.
 """
 
 from __future__ import annotations
@@ -67,6 +70,25 @@ class Vocabulary:
             return self._add(key)
         other = self._codes.get(OTHER)
         return other if other is not None else self._add(OTHER)
+
+    def to_state(self) -> dict[str, Any]:
+        """The categories in code order and the rules for new ones, JSON-able."""
+        return {"categories": list(self.categories), "closed": self._closed, "limit": self._limit}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Vocabulary:
+        """The vocabulary ``to_state`` saved (same codes, same rules for new categories).
+        Raises ValueError (or KeyError, TypeError) when ``state`` is not one."""
+        categories, closed, limit = state["categories"], state["closed"], state["limit"]
+        if not isinstance(categories, list) or not all(type(c) is str for c in categories):
+            raise ValueError("saved categories are not strings")
+        if len(set(categories)) != len(categories):
+            raise ValueError("saved categories repeat")
+        if type(closed) is not bool or type(limit) is not int or len(categories) > limit + 1:
+            raise ValueError("saved vocabulary rules do not fit its categories")
+        vocab = cls(categories, 0)
+        vocab._closed, vocab._limit = closed, limit
+        return vocab
 
     def _add(self, key: str) -> int:
         code = len(self.categories)
@@ -209,11 +231,77 @@ class CountWindow:
     def snapshot(self) -> WindowSnapshot:
         return Summarizer().summarize(self.view())
 
+    def to_state(self, wall_offset: float = 0.0) -> dict[str, Any]:
+        """The window as plain data (numpy arrays in arrival order and JSON-able values) for a
+        snapshot: copies, cheap (memcpy), meant to run under the service's lock. Arrival times
+        are saved as ``time + wall_offset`` (``time.time() - time.monotonic()`` saves Unix
+        times, so the time spent down counts when a time window is restored)."""
+        return {
+            "size": self.size,
+            "samples": self._count,
+            "total_seen": self.total_seen,
+            "types": {name: kind.value for name, kind in self._types.items()},
+            "vocabularies": {name: v.to_state() for name, v in self._vocab.items()},
+            "columns": {n: self._ordered(b, self._count) for n, b in self._buffers.items()},
+            "times": self._ordered(self._times, self._count) + wall_offset,
+        }
+
+    @classmethod
+    def from_state(
+        cls,
+        state: Mapping[str, Any],
+        column_types: Mapping[str, ColumnType],
+        size: int,
+        wall_offset: float = 0.0,
+    ) -> CountWindow:
+        """The window ``to_state`` saved, which must have these columns and this size: the
+        same samples, vocabularies (whatever reference seeded them) and samples seen, arrival
+        times moved back by ``wall_offset``. Raises ValueError (or KeyError, TypeError) when
+        ``state`` is not such a window."""
+        window = cls(column_types, size)
+        types = {name: kind.value for name, kind in window._types.items()}
+        if state["types"] != types:
+            raise ValueError(f"saved columns {state['types']} differ from {types}")
+        if state["size"] != size:
+            raise ValueError(f"saved window size {state['size']} differs from {size}")
+        count, total = state["samples"], state["total_seen"]
+        if type(count) is not int or type(total) is not int or not 0 <= count <= min(size, total):
+            raise ValueError(f"{count} samples of {total} seen do not fit a window of {size}")
+        saved = state["vocabularies"]
+        window._vocab = {name: Vocabulary.from_state(saved[name]) for name in window._vocab}
+        for name, buf in window._buffers.items():
+            vocab = window._vocab.get(name)
+            values = _saved_array(state["columns"][name], count, name, numeric=vocab is None)
+            if (
+                vocab is not None
+                and values.size
+                and not (values.min() >= MISSING_CODE and values.max() < len(vocab))
+            ):
+                raise ValueError(f"column {name!r} has codes outside its vocabulary")
+            buf[:count] = values
+        times = _saved_array(state["times"], count, "times", numeric=True)
+        if np.isnan(times).any() or (times.size > 1 and bool((np.diff(times) < 0).any())):
+            raise ValueError("arrival times are not in order")
+        window._times[:count] = times - wall_offset
+        window._count = count
+        window._next = count % size
+        window.total_seen = total
+        return window
+
     def memory_bytes(self) -> int:
         """Bytes held by the buffers and the vocabularies' strings (what grows with data)."""
         buffers = sum(b.nbytes for b in self._buffers.values()) + self._times.nbytes
         vocab = sum(len(c) + 49 for v in self._vocab.values() for c in v.categories)
         return buffers + vocab
+
+
+def _saved_array(value: Any, count: int, name: str, numeric: bool) -> npt.NDArray[Any]:
+    """A saved column (float64 values, or int32 category codes) of ``count`` entries."""
+    if not isinstance(value, np.ndarray) or value.shape != (count,):
+        raise ValueError(f"saved {name!r} is not an array of {count} entries")
+    if value.dtype != (np.float64 if numeric else np.int32):
+        raise ValueError(f"saved {name!r} has dtype {value.dtype}")
+    return value
 
 
 def _positions_of(values: FloatArray, remove: FloatArray) -> npt.NDArray[np.intp]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -26,6 +27,14 @@ class ReferenceState(StrEnum):
     LOADING = "loading"
     READY = "ready"
     FAILED = "failed"
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoredWindow:
+    """A window and latest report restored from a snapshot, ready to install."""
+
+    window: CountWindow
+    latest: DriftReport | None
 
 
 class ModelMonitor:
@@ -76,11 +85,52 @@ class ModelMonitor:
         with self._lock:
             return window.count_since(time.monotonic() - seconds)
 
-    def install_reference(
-        self, profile: ReferenceProfile, info: ReferenceInfo | None = None
-    ) -> None:
-        """Swap in a reference; the window is kept when the column types are unchanged."""
+    @property
+    def generation(self) -> tuple[int, float | None]:
+        """Changes when the window takes samples or a new report is made (snapshots skip a
+        model whose generation is unchanged)."""
+        window, latest = self._window, self._latest
+        seen = 0 if window is None else window.total_seen
+        return seen, None if latest is None else latest.evaluated_at
+
+    def to_state(self, wall_offset: float) -> dict[str, Any] | None:
+        """The window and the latest report as plain data for a snapshot (None before the
+        first reference): the lock is held only to copy the window (memcpy)."""
         with self._lock:
+            window, latest = self._window, self._latest
+            if window is None:
+                return None
+            saved = window.to_state(wall_offset)
+        return {"window": saved, "latest": None if latest is None else latest.to_state()}
+
+    def restored(
+        self, state: Mapping[str, Any], profile: ReferenceProfile, wall_offset: float
+    ) -> RestoredWindow:
+        """What ``to_state`` saved, rebuilt against ``profile`` for ``install_reference``.
+        Raises ValueError (or KeyError, TypeError) when it does not fit."""
+        window = CountWindow.from_state(
+            state["window"], profile.column_types, self.config.window.size, wall_offset
+        )
+        latest = state["latest"]
+        report = None if latest is None else DriftReport.from_state(latest)
+        if report is not None and report.model != self.name:
+            raise ValueError(f"the saved report is of model {report.model!r}")
+        return RestoredWindow(window, report)
+
+    def install_reference(
+        self,
+        profile: ReferenceProfile,
+        info: ReferenceInfo | None = None,
+        restored: RestoredWindow | None = None,
+    ) -> None:
+        """Swap in a reference; the window is kept when the column types are unchanged. The
+        first reference may come with a window and report restored from a snapshot (made by
+        ``restored`` against the same profile): then /drift answers the saved verdict at once."""
+        with self._lock:
+            if restored is not None and self._window is None:
+                self._window = restored.window
+                self._latest = restored.latest
+                self._since_eval = 0
             if self._window is None or dict(self._window.column_types) != profile.column_types:
                 self._window = CountWindow(
                     profile.column_types,

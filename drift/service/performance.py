@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from drift.config import ModelConfig
@@ -37,6 +38,54 @@ class ModelPerformance:
         self._current: Performance | None = None
         self._reference: Performance | None = None
         self._evaluated_at: float | None = None
+
+    @property
+    def generation(self) -> tuple[object, ...]:
+        """Changes when the join or the metrics change (snapshots skip an unchanged model)."""
+        with self._lock:
+            join = self._join
+            return (
+                join.counters,
+                join.pending_predictions,
+                join.pending_labels,
+                self._evaluated_at,
+                self._dirty,
+            )
+
+    def to_state(self, wall_offset: float) -> dict[str, Any]:
+        """The label join (pending predictions and labels, joined pairs) and the latest
+        metrics as plain data for a snapshot; times saved as ``time + wall_offset`` (Unix
+        time), so TTLs keep running while the process is down. The lock is held only to copy
+        the tables (shallow copies of immutable entries)."""
+        with self._lock:
+            entries = self._join.entries()
+            current, evaluated_at, dirty = self._current, self._evaluated_at, self._dirty
+        return {
+            "join": entries.to_state(wall_offset),
+            "current": None if current is None else performance_state(current),
+            "evaluated_at": evaluated_at,
+            "dirty": dirty,
+        }
+
+    def restore(self, state: Mapping[str, Any], wall_offset: float) -> None:
+        """Take back what ``to_state`` saved, within this config's bounds (TTL, max_pending,
+        window: what no longer fits is evicted). All or nothing: raises ValueError (or
+        KeyError, TypeError) when ``state`` is not valid."""
+        join = LabelJoin.from_state(
+            state["join"],
+            self.config.label_ttl_seconds,
+            self.config.max_pending,
+            self.config.window,
+            max_bytes=self.config.max_pending_bytes,
+            wall_offset=wall_offset,
+        )
+        saved, evaluated_at = state["current"], state["evaluated_at"]
+        current = None if saved is None else performance_from_state(saved)
+        with self._lock:
+            self._join = join
+            self._current = current
+            self._evaluated_at = None if evaluated_at is None else float(evaluated_at)
+            self._dirty = bool(state["dirty"])
 
     def set_reference(self, reference: Performance | None) -> None:
         with self._lock:
@@ -147,6 +196,22 @@ class ModelPerformance:
         if alert.max_value is not None:
             checks.append(value > alert.max_value)
         return any(checks) if checks else None
+
+
+def performance_state(perf: Performance) -> dict[str, Any]:
+    """``perf`` as JSON-able data, for a snapshot."""
+    return {
+        "task": perf.task.value,
+        "metrics": dict(perf.metrics),
+        "samples": perf.samples,
+        "skipped": perf.skipped,
+    }
+
+
+def performance_from_state(state: Mapping[str, Any]) -> Performance:
+    """What ``performance_state`` saved; ValueError (or KeyError, TypeError) when it is not."""
+    metrics = {str(name): float(value) for name, value in state["metrics"].items()}
+    return Performance(Task(state["task"]), metrics, int(state["samples"]), int(state["skipped"]))
 
 
 def performance_json(view: PerformanceView, config: ModelConfig) -> dict[str, Any]:

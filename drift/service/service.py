@@ -29,9 +29,10 @@ from drift.service.references import (
     profile_frame,
     reference_source,
 )
+from drift.service.state import StateKeeper
 from exporters.alerts.delivery import AlertDelivery, build_sinks
 from exporters.clearml.reporting import ClearMLReporter
-from exporters.prometheus.collector import DriftCollector, ModelView, ServiceMetrics
+from exporters.prometheus.collector import DriftCollector, ModelView, ServiceMetrics, StateMetrics
 from exporters.prometheus.performance import PerformanceCollector, ReportingCollector
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,16 @@ class DriftService:
                 retries=clearml.retries,
             )
             self.registry.register(ReportingCollector(self.reporter.stats))
+        self.state: StateKeeper | None = None
+        if settings.state is not None:
+            self.state = StateKeeper(
+                settings.state,
+                settings.models,
+                self.monitors,
+                self.performance,
+                self.alerts,
+                StateMetrics(self.registry, list(self.monitors)),
+            )
         self._loader: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -107,6 +118,10 @@ class DriftService:
 
     # lifecycle -------------------------------------------------------------------------------
     def start(self, load_in_background: bool = True) -> None:
+        """Restore what ``state`` saved (labels now, each window with its first reference),
+        start the threads and load the references."""
+        if self.state is not None:
+            self.state.load()
         self.alerts.start()
         if self.reporter is not None:
             self.reporter.start()
@@ -126,14 +141,19 @@ class DriftService:
             self._loader.start()
         self._ticker = threading.Thread(target=self._tick, name="drift-ticker", daemon=True)
         self._ticker.start()
+        if self.state is not None:
+            self.state.start()
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop within ``timeout`` seconds from now (default ``server.shutdown_timeout_seconds``),
         one budget passed down in order, each part getting what is left: the evaluator finishes
-        the evaluation it is running, the ticker ends, the alert queues are delivered until
-        empty (what is not delivered by the deadline is counted and logged), then the ClearML
-        reporter and the reference loader. A thread still busy at the deadline (a send or a
-        download in flight) is a daemon and does not hold the stop."""
+        the evaluation it is running, the ticker ends, the final state snapshot is written
+        (``state``: before the alert drain, which a hanging sink can stretch to the deadline,
+        and after the evaluator, so it holds the last verdict and alert state), the alert
+        queues are delivered until empty (what is not delivered by the deadline is counted and
+        logged), then the ClearML reporter and the reference loader. A thread still busy at
+        the deadline (a send or a download in flight) is a daemon and does not hold the
+        stop."""
         budget = self.settings.server.shutdown_timeout_seconds if timeout is None else timeout
         deadline = time.monotonic() + budget
 
@@ -144,7 +164,13 @@ class DriftService:
         self.evaluator.stop(left())
         if self._ticker is not None:  # it may queue performance alerts: ends before the drain
             self._ticker.join(left())
-        self.alerts.stop(left())
+        if self.state is not None:  # the final snapshot, then the drain keeps what is left
+            self.state.stop(left())
+            reserve = min(0.5, budget / 10)  # to write what the drain leaves
+            self.alerts.stop(max(0.0, left() - reserve), keep=True)
+            self.state.save_alerts()
+        else:
+            self.alerts.stop(left())
         if self.reporter is not None:
             self.reporter.stop(left())
         if self._loader is not None:
@@ -238,7 +264,10 @@ class DriftService:
         if loaded is None:
             return True  # the installed version is still current
         previous = monitor.reference_info
-        monitor.install_reference(loaded.profile, loaded.info)
+        if self.state is not None and previous is None:  # the first: with the saved window
+            self.state.install(name, loaded.profile, loaded.info)
+        else:
+            monitor.install_reference(loaded.profile, loaded.info)
         self.performance[name].set_reference(loaded.profile.performance)
         info = loaded.info
         if info.cached:

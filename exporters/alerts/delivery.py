@@ -7,9 +7,12 @@ Shutdown drains within a deadline (``AlertDelivery.stop(timeout)``): the queues 
 notification, each worker keeps delivering what is queued until its queue is empty or the
 deadline passes; a retry whose backoff ends past the deadline is not waited for. What is not
 delivered by then (queued, or in flight to a sink that has not answered) is counted as dropped
-with reason ``shutdown`` and logged once per channel. A send in flight at the deadline is
-bounded by the sink's own timeout and does not hold the stop: the worker is a daemon thread,
-and it closes its sink itself when that send returns.
+with reason ``shutdown`` and logged once per channel, unless the stop keeps it
+(``stop(timeout, keep=True)``, with ``state`` configured): then ``undelivered()`` hands it to
+the service, which saves it, and ``requeue`` queues it again after the restart (a send that was
+in flight is sent again: at least once). A send in flight at the deadline is bounded by the
+sink's own timeout and does not hold the stop: the worker is a daemon thread, and it closes its
+sink itself when that send returns.
 
 ``AlertDelivery`` is what the service holds: it feeds evaluations to the alert engine, lets
 Alertmanager payloads through its ``Forwarder`` (duplicates and receivers over their rate are
@@ -21,17 +24,28 @@ each one to the channels its model has switched on, and exports ``drift_alerts_t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from drift.alerting import alertmanager
 from drift.alerting.alertmanager import Forwarder, ReceiverBuckets, default_burst
 from drift.alerting.engine import AlertEngine, WindowClock, reference_version
-from drift.alerting.notification import Notification, TextLimits, approx_bytes, limited
+from drift.alerting.notification import (
+    ColumnScore,
+    Notification,
+    Source,
+    Status,
+    TextLimits,
+    Window,
+    approx_bytes,
+    limited,
+)
 from drift.alerting.policy import AlertPolicy, policies
 from drift.alerting.ports import AlertSink, SinkDeliveryError
 from drift.alerting.state import Deduplicator
@@ -57,6 +71,34 @@ def retry_policy(config: DeliveryConfig) -> RetryPolicy:
         max_age=config.max_age_seconds,
         max_attempts=None,
         max_retry_after=config.max_age_seconds,
+    )
+
+
+def notification_state(n: Notification) -> dict[str, Any]:
+    """``n`` as JSON-able data (``notification_from_state`` reverses it)."""
+    return dataclasses.asdict(n)
+
+
+def notification_from_state(state: Mapping[str, Any]) -> Notification:
+    """The notification ``notification_state`` saved; KeyError, TypeError or ValueError when
+    ``state`` is not one."""
+
+    def column(c: Any) -> ColumnScore:
+        return ColumnScore(**c)
+
+    fields = dict(state)
+    prediction, window = fields.pop("prediction"), fields.pop("window")
+    return Notification(
+        **{
+            **fields,
+            "status": Status(fields["status"]),
+            "source": Source(fields["source"]),
+            "columns": tuple(column(c) for c in fields["columns"]),
+            "labels": tuple((str(k), str(v)) for k, v in fields["labels"]),
+            "notes": tuple(str(note) for note in fields["notes"]),
+        },
+        prediction=None if prediction is None else column(prediction),
+        window=Window(**window),
     )
 
 
@@ -113,8 +155,11 @@ class DeliveryWorker:
         self._cond = threading.Condition()  # guards everything below and the queue
         self._deadline: float | None = None  # set by shutdown(): drain until then
         self._abandoned = False  # set by join(): the worker settles nothing more
-        self._in_flight: Notification | None = None  # taken from the queue, not yet settled
+        # taken from the queue, not yet settled: (notification, queued_at)
+        self._in_flight: tuple[Notification, float] | None = None
         self._refused = 0  # submitted after shutdown(), not yet logged
+        self._keep = False  # set by shutdown(keep=True): keep what is left instead of dropping
+        self.kept: list[tuple[Notification, float]] = []  # (notification, queued_at) kept
         self._thread = threading.Thread(
             target=self._loop, name=f"drift-alerts-{self.channel}", daemon=True
         )
@@ -137,15 +182,21 @@ class DeliveryWorker:
         self._count(notification, "dropped")
         self._metrics.alert_queue_dropped.labels(self.channel, reason).inc()
 
-    def submit(self, notification: Notification) -> None:
-        """Queue a notification; never blocks. After ``shutdown`` it is dropped and counted."""
+    def submit(self, notification: Notification, queued_at: float | None = None) -> None:
+        """Queue a notification (``queued_at``: when it was first queued, on ``clock``, for
+        one queued again after a restart); never blocks. After ``shutdown`` it is dropped and
+        counted, or kept (``shutdown(keep=True)``)."""
         size = approx_bytes(notification)
         with self._cond:
+            at = self._clock() if queued_at is None else queued_at
             if self._deadline is not None:
+                if self._keep:
+                    self.kept.append((notification, at))
+                    return
                 self._drop(notification, "shutdown")
                 self._refused += 1
                 return
-            self._items.append((notification, self._clock(), size))
+            self._items.append((notification, at, size))
             self._bytes += size
             while self._items and (
                 len(self._items) > self.queue_size or self._bytes > self.queue_bytes
@@ -169,25 +220,28 @@ class DeliveryWorker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> int:
+    def stop(self, timeout: float = 5.0, keep: bool = False) -> int:
         """``shutdown`` and ``join`` with a deadline ``timeout`` seconds from now; returns the
         number of notifications not delivered."""
         deadline = time.monotonic() + timeout
-        self.shutdown(deadline)
+        self.shutdown(deadline, keep)
         return self.join(deadline)
 
-    def shutdown(self, deadline: float) -> None:
+    def shutdown(self, deadline: float, keep: bool = False) -> None:
         """Take no new notifications; keep delivering the queued ones until the queue is empty
-        or ``deadline`` (``time.monotonic()``) passes. Does not wait."""
+        or ``deadline`` (``time.monotonic()``) passes. Does not wait. With ``keep``, what is
+        not delivered goes to ``kept`` instead of being dropped."""
         with self._cond:
             if self._deadline is None or deadline < self._deadline:
                 self._deadline = deadline
+            self._keep = self._keep or keep
             self._cond.notify_all()
 
     def join(self, deadline: float) -> int:
         """Wait for the drain until ``deadline`` at most, then count every notification not
         delivered (queued, in flight, refused after ``shutdown``) as dropped with reason
-        ``shutdown`` and log their number once. Returns that number."""
+        ``shutdown`` and log their number once (kept instead, after ``shutdown(keep=True)``).
+        Returns that number."""
         self.shutdown(deadline)
         started = self._thread.ident is not None
         if started:
@@ -195,20 +249,31 @@ class DeliveryWorker:
         with self._cond:
             self._abandoned = True
             self._cond.notify_all()
-            left = [notification for notification, _, _ in self._items]
+            left = [(notification, at) for notification, at, _ in self._items]
             self._items.clear()
             self._bytes = 0
             in_flight = self._in_flight is not None and self._thread.is_alive()
             if self._in_flight is not None:
-                left.append(self._in_flight)
+                left.insert(0, self._in_flight)  # the oldest: taken first from the queue
                 self._in_flight = None
-            for notification in left:
-                self._drop(notification, "shutdown")
-            undelivered = len(left) + self._refused
+            if self._keep:
+                self.kept[:0] = left  # before those refused after the shutdown began
+                undelivered = len(self.kept)
+            else:
+                for notification, _ in left:
+                    self._drop(notification, "shutdown")
+                undelivered = len(left) + self._refused
             self._refused = 0
         if not started:
             self.sink.close()  # else the worker closes it on its way out
-        if undelivered:
+        if undelivered and self._keep:
+            log.warning(
+                "%s: %d notification(s) not delivered by the shutdown deadline, kept for the "
+                "next start",
+                self.channel,
+                undelivered,
+            )
+        elif undelivered:
             log.warning(
                 "%s: %d notification(s) not delivered by the shutdown deadline, dropped%s",
                 self.channel,
@@ -240,7 +305,7 @@ class DeliveryWorker:
                 return None
             notification, queued_at, size = self._items.popleft()
             self._bytes -= size
-            self._in_flight = notification
+            self._in_flight = (notification, queued_at)
             return notification, queued_at
 
     def _settle(self, notification: Notification, status: str) -> bool:
@@ -377,13 +442,73 @@ class AlertDelivery:
         for worker in self.workers.values():
             worker.start()
 
-    def stop(self, timeout: float = 5.0) -> int:
+    def stop(self, timeout: float = 5.0, keep: bool = False) -> int:
         """Drain every queue in parallel for ``timeout`` seconds at most (see the module
-        docstring); returns the number of notifications not delivered, all channels."""
+        docstring); returns the number of notifications not delivered, all channels. With
+        ``keep`` they are not dropped: ``undelivered()`` has them."""
         deadline = time.monotonic() + timeout
         for worker in self.workers.values():
-            worker.shutdown(deadline)
+            worker.shutdown(deadline, keep)
         return sum(worker.join(deadline) for worker in self.workers.values())
+
+    def undelivered(self) -> list[dict[str, Any]]:
+        """What ``stop(keep=True)`` kept, oldest first per channel, as JSON-able data (channel,
+        notification, Unix time it was first queued), for ``requeue`` after a restart."""
+        to_wall = time.time() - time.monotonic()
+        return [
+            {
+                "channel": channel,
+                "queued_at": queued_at + to_wall,
+                "notification": notification_state(notification),
+            }
+            for channel, worker in self.workers.items()
+            for notification, queued_at in worker.kept
+        ]
+
+    def requeue(self, saved: list[Any]) -> int:
+        """Queue again what ``undelivered`` gave before a restart, each to its channel (kept
+        age: ``delivery.max_age_seconds`` counts from when it was first queued); a channel no
+        longer configured, or an entry that is not valid, is logged and skipped. Returns how
+        many were queued."""
+        to_monotonic = time.monotonic() - time.time()
+        queued = 0
+        for entry in saved:
+            try:
+                worker = self.workers.get(entry["channel"])
+                notification = notification_from_state(entry["notification"])
+                queued_at = float(entry["queued_at"]) + to_monotonic
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("a saved notification is not valid, skipped: %r", exc)
+                continue
+            if worker is None:
+                log.warning(
+                    "%s: no longer configured, saved %s %r of model %r not sent",
+                    entry["channel"],
+                    notification.event_type,
+                    notification.kind,
+                    notification.model,
+                )
+                continue
+            worker.submit(notification, queued_at)
+            queued += 1
+        return queued
+
+    def model_state(self, model: str) -> dict[str, Any]:
+        """The model's alert trackers and batch arrival times as JSON-able data, for a
+        snapshot (``drift.service.state``)."""
+        return {
+            "trackers": self.engine.model_state(model),
+            "clock": self.window_clock.model_state(model),
+        }
+
+    def restore_model(
+        self, model: str, trackers: Mapping[str, Any], clock: Mapping[str, Any] | None
+    ) -> None:
+        """Take back saved trackers (only the kinds given) and, unless None, arrival times.
+        Raises ValueError (or KeyError, TypeError) when they are not valid."""
+        self.engine.restore_model(model, trackers)
+        if clock is not None:
+            self.window_clock.restore(model, clock)
 
     def record_ingest(self, model: str, count: int) -> None:
         self.window_clock.record(model, count, self._clock())

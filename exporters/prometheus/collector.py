@@ -57,8 +57,9 @@ class ServiceMetrics:
         )
         self.requests_rejected = Counter(
             "drift_requests_rejected",
-            "Requests to the POST routes (samples, labels, CloudEvents, Alertmanager) refused as a "
-            "whole (4xx, 503), by reason",
+            "Requests refused as a whole (4xx, 503), by reason: on the POST routes (samples, "
+            "labels, CloudEvents, Alertmanager), and on any route unauthorized (401) or timeout "
+            "(408)",
             ["reason"],
             registry=registry,
         )
@@ -146,6 +147,51 @@ class ServiceMetrics:
                 self.samples_rejected.labels(model, reason.value)
         for req_reason in REQUEST_REJECT_REASONS:
             self.requests_rejected.labels(req_reason)
+
+
+#: outcomes of restoring a model's snapshot at start-up (drift_state_restore_total)
+RESTORE_OUTCOMES = ("restored", "config_changed", "corrupt", "unsupported_version", "missing")
+SNAPSHOT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class StateMetrics:
+    """Snapshots of the models' state (``state`` configured): restores at start-up, the
+    time and size of each snapshot, failed writes."""
+
+    def __init__(self, registry: CollectorRegistry, models: Sequence[str]) -> None:
+        self.restores = Counter(
+            "drift_state_restore",
+            "Restores of a model's snapshot at start-up, by outcome: restored, config_changed "
+            "(columns, window or reference data changed: discarded), corrupt (unreadable or "
+            "truncated: discarded), unsupported_version (written by another format version: "
+            "discarded), missing (no snapshot)",
+            ["model", "outcome"],
+            registry=registry,
+        )
+        self.snapshot_seconds = Histogram(
+            "drift_state_snapshot_seconds",
+            "Time to take one model's snapshot: copy, serialize, write and fsync",
+            ["model"],
+            buckets=SNAPSHOT_BUCKETS,
+            registry=registry,
+        )
+        self.snapshot_bytes = Gauge(
+            "drift_state_snapshot_bytes",
+            "Size of the model's latest snapshot file in bytes",
+            ["model"],
+            registry=registry,
+        )
+        self.snapshot_failures = Counter(
+            "drift_state_snapshot_failures",
+            "Snapshots that could not be written (disk full, read-only volume, ...)",
+            ["model"],
+            registry=registry,
+        )
+        for model in models:  # zeros from the start, like the others
+            for outcome in RESTORE_OUTCOMES:
+                self.restores.labels(model, outcome)
+            self.snapshot_seconds.labels(model)
+            self.snapshot_failures.labels(model)
 
 
 @dataclass(frozen=True)
