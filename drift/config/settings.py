@@ -75,7 +75,8 @@ class ServerConfig(StrictModel):
         gt=0,
         description="budget of a stop (SIGTERM): evaluator and threads end, then the alert "
         "queues are delivered until empty or the budget is spent; notifications not delivered "
-        "by then are dropped and counted (drift_alert_queue_dropped_total{reason=shutdown})",
+        "by then are kept for the next start with state configured, else dropped and counted "
+        "(drift_alert_queue_dropped_total{reason=shutdown})",
     )
     auth: AuthConfig | None = Field(
         None, description="bearer tokens per route class (absent: no authentication)"
