@@ -73,6 +73,17 @@ class CloudEventsConfig(StrictModel):
     max_pending: int = Field(
         10_000, gt=0, description="halves waiting at most; the oldest is dropped beyond it"
     )
+    max_pending_bytes: int = Field(
+        64 * 2**20,
+        gt=0,
+        description="bytes of all halves waiting (all models together), estimated: "
+        "sys.getsizeof of what a half keeps (its model's feature values, numbers as 8-byte "
+        "floats, strings cut to server.max_value_bytes + 1 characters; or its predictions) "
+        "and of its pairing key's strings, plus 352 bytes per half for the table; beyond it "
+        "the oldest halves are evicted (counted as for max_pending), and a half over it on "
+        "its own is refused (413). A request of one instance of 25 numbers with a 36-character "
+        "id takes ~1.1 KB (max_pending of them: 11 MB); of 1,000 numbers, ~8.9 KB (7,500 fit)",
+    )
 
 
 class PerformanceAlertConfig(StrictModel):

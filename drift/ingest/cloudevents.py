@@ -34,6 +34,7 @@ from urllib.parse import unquote
 
 from drift.errors import DriftError, InvalidRequest
 from drift.ingest import jsonbody
+from drift.ingest.samples import oversize
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -126,6 +127,25 @@ def _require(attrs: Mapping[str, str], prefix: str) -> None:
             raise _bad(prefix + required, "required CloudEvents attribute is missing")
 
 
+_PAIRED_KINDS = (Kind.REQUEST, Kind.RESPONSE)
+
+
+def _pairing_id(
+    attrs: Mapping[str, Any], source: Source, kind: Kind, prefix: str, limit: int | None
+) -> None:
+    """Refuse a request or response whose pairing id (``id``; Seldon: ``requestid``) is over
+    ``limit`` bytes in UTF-8 (``server.max_value_bytes``): it would be a key of the pending
+    table and the sample id, which validation would refuse anyway."""
+    if limit is None or kind not in _PAIRED_KINDS:
+        return
+    name = "requestid" if source is Source.SELDON else "id"
+    value = attrs.get(name)
+    size = oversize(value, limit) if isinstance(value, str) else None
+    if size is not None:
+        detail = f"{size} bytes > {limit} (server.max_value_bytes): too long to pair on"
+        raise _bad(prefix + name, detail)
+
+
 def _event(attrs: Mapping[str, Any], data: Any, prefix: str) -> CloudEvent:
     """Build the event from its attributes (lower-case names without ``ce-``); ``prefix`` is
     how error messages name an attribute (``ce-`` in binary mode, ``""`` in structured mode)."""
@@ -175,18 +195,27 @@ def binary_attributes(
     return attrs, content_type
 
 
-def parse_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+def parse_binary(
+    headers: Mapping[str, str], body: bytes, *, max_id_bytes: int | None = None
+) -> CloudEvent:
     """Binary mode: attributes in ``ce-*`` headers (lower-case names, as ASGI gives them),
-    ``Content-Type`` and the body are the data. Header values are percent-decoded."""
+    ``Content-Type`` and the body are the data. Header values are percent-decoded.
+    ``max_id_bytes``: a request or response whose pairing id is longer is refused (400)."""
     attrs = {
         name[3:]: (unquote(value) if "%" in value else value)
         for name, value in headers.items()
         if name.startswith("ce-")
     }
-    return parse_attributes(attrs, headers.get("content-type"), body)
+    return parse_attributes(attrs, headers.get("content-type"), body, max_id_bytes=max_id_bytes)
 
 
-def parse_attributes(attrs: dict[str, str], content_type: str | None, body: bytes) -> CloudEvent:
+def parse_attributes(
+    attrs: dict[str, str],
+    content_type: str | None,
+    body: bytes,
+    *,
+    max_id_bytes: int | None = None,
+) -> CloudEvent:
     """Binary mode from ``binary_attributes``: ``attrs`` without the ``ce-`` prefix."""
     if "specversion" not in attrs:
         raise _bad(
@@ -195,15 +224,19 @@ def parse_attributes(attrs: dict[str, str], content_type: str | None, body: byte
             f"Content-Type {STRUCTURED}",
         )
     _require(attrs, "ce-")
-    _, kind = classify(attrs["type"])
+    source, kind = classify(attrs["type"])
+    _pairing_id(attrs, source, kind, "ce-", max_id_bytes)  # before the body is decoded
     data = None
     if kind is not Kind.OTHER:  # only the events the sidecar uses are decoded
         data = _loads(body, "(body)", content_type)
     return _event(attrs, data, "ce-")
 
 
-def parse_structured(document: Any, where: str = "") -> CloudEvent:
-    """Structured mode: one JSON object with the attributes and ``data`` or ``data_base64``."""
+def parse_structured(
+    document: Any, where: str = "", *, max_id_bytes: int | None = None
+) -> CloudEvent:
+    """Structured mode: one JSON object with the attributes and ``data`` or ``data_base64``;
+    ``max_id_bytes`` as for ``parse_binary``."""
     if not isinstance(document, dict):
         raise _bad(where or "(body)", "a structured CloudEvent is a JSON object")
     attrs = {
@@ -213,7 +246,8 @@ def parse_structured(document: Any, where: str = "") -> CloudEvent:
     }
     prefix = f"{where}." if where else ""
     _require(attrs, prefix)
-    _, kind = classify(attrs["type"])
+    source, kind = classify(attrs["type"])
+    _pairing_id(attrs, source, kind, prefix, max_id_bytes)
     data: Any = None
     if kind is not Kind.OTHER:
         if "data_base64" in document:
@@ -234,7 +268,9 @@ def parse_structured(document: Any, where: str = "") -> CloudEvent:
     return _event(attrs, data, prefix)
 
 
-def parse_batch(body: bytes) -> list[CloudEvent | InvalidRequest]:
+def parse_batch(
+    body: bytes, *, max_id_bytes: int | None = None
+) -> list[CloudEvent | InvalidRequest]:
     """Batch mode: a JSON array of structured events; a bad one does not spoil the others."""
     documents = _loads(body, "(body)", BATCH)
     if not isinstance(documents, list):
@@ -242,7 +278,7 @@ def parse_batch(body: bytes) -> list[CloudEvent | InvalidRequest]:
     events: list[CloudEvent | InvalidRequest] = []
     for index, document in enumerate(documents):
         try:
-            events.append(parse_structured(document, f"[{index}]"))
+            events.append(parse_structured(document, f"[{index}]", max_id_bytes=max_id_bytes))
         except InvalidRequest as exc:
             events.append(exc)
     return events

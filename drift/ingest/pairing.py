@@ -1,25 +1,48 @@
-"""The pending table: where one half of a request/response pair waits for the other.
+"""The pending table, where one half of a request/response pair waits for the other, and the
+compact form in which a half waits.
 
-Pure and small: a bounded, time-limited map from a correlation key to the half that arrived
-first. Every operation is O(1) (an ``OrderedDict`` in arrival order; every entry lives for the
-same ``ttl``, so arrival order is also expiry order), and one lock makes it safe for concurrent
-handlers. Halves that leave without a partner (expired, or evicted when the table is full) are
-reported to ``on_drop``, which the caller uses for its counters; it runs under the lock, so it
-must be quick and must not call back into the table.
+``PendingTable`` is pure and small: a map from a correlation key to the half that arrived first,
+bounded in entries (``capacity``), in bytes (``max_bytes``) and in time (``ttl``). Every operation
+is O(1) amortised (an ``OrderedDict`` in arrival order; every entry lives for the same ``ttl``, so
+arrival order is also expiry order), and one lock makes it safe for concurrent handlers. Halves
+that leave without a partner (expired, or evicted when the table is full in entries or in bytes)
+are reported to ``on_drop``, which the caller uses for its counters; it runs under the lock, so
+it must be quick and must not call back into the table.
+
+The bytes of an entry are the caller's estimate of what its key and value hold (``offer``'s
+``size``) plus ``ENTRY_BYTES`` for the table's own share. ``keep_rows`` and ``keep_values`` make
+the compact form of a request's instances and of a response's predictions and estimate it: only
+the model's feature values are kept (not the body, not the decoded event, not keys a row carries
+besides the features), numbers as float64 in an ``array`` (8 bytes each), other values in a list
+with strings cut to what validation needs and repeated strings shared; a half with more instances
+than can ever be ingested keeps its count only.
 """
 
 from __future__ import annotations
 
+import math
+import sys
 import threading
 import time
+from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from itertools import chain, repeat
+from operator import add, itemgetter
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+
+#: Bytes of one entry of the table besides its key and value: its slot in the ``OrderedDict``
+#: (hash table entry and index, linked-list node), the entry tuple, the deadline as a float and
+#: the size as an int. Measured with ``tracemalloc`` (CPython 3.11, 64-bit) on a full table of n
+#: entries with tuple keys, the oldest evicted as new ones come, n from 1,000 to 100,000: at most
+#: 328 bytes, just past a resize of the hash table (n = 2^k / 3 + 1; ~240 bytes before one; str
+#: keys take 32 bytes less); rounded up. ``tests/ingest/test_pairing_bytes.py`` checks it.
+ENTRY_BYTES: Final = 352
 
 
 class Side(StrEnum):
@@ -31,13 +54,14 @@ class Side(StrEnum):
 
 class Drop(StrEnum):
     EXPIRED = "expired"  # waited ``ttl`` seconds for its partner
-    EVICTED = "evicted"  # the oldest entry, pushed out by a new one when the table was full
+    EVICTED = "evicted"  # the oldest entry, pushed out by a new one: capacity or max_bytes reached
 
 
 class Offered(StrEnum):
     WAITING = "waiting"  # stored until its partner arrives
     PAIRED = "paired"  # the partner was waiting: it is returned and removed
     DUPLICATE = "duplicate"  # the same side of this key is waiting already: the first one stays
+    TOO_LARGE = "too_large"  # over max_bytes on its own: not stored, nothing evicted
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +73,8 @@ class Offer(Generic[V]):
 
 
 class PendingTable(Generic[K, V]):
-    """Halves waiting for their partner, at most ``capacity`` of them for ``ttl`` seconds."""
+    """Halves waiting for their partner: at most ``capacity`` of them and ``max_bytes`` (None:
+    no limit) of them together, each for ``ttl`` seconds."""
 
     def __init__(
         self,
@@ -57,44 +82,86 @@ class PendingTable(Generic[K, V]):
         capacity: int,
         on_drop: Callable[[Drop, Side, V], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        max_bytes: int | None = None,
     ) -> None:
-        if ttl <= 0 or capacity <= 0:
-            raise ValueError("ttl and capacity must be positive")
+        if ttl <= 0 or capacity <= 0 or (max_bytes is not None and max_bytes <= 0):
+            raise ValueError("ttl, capacity and max_bytes must be positive")
         self.ttl = ttl
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._max_bytes = sys.maxsize if max_bytes is None else max_bytes
         self._on_drop = on_drop
         self._clock = clock
         self._lock = threading.Lock()
-        # key -> (deadline, side, value); arrival order == deadline order
-        self._entries: OrderedDict[K, tuple[float, Side, V]] = OrderedDict()
+        # key -> (deadline, side, value, bytes); arrival order == deadline order
+        self._entries: OrderedDict[K, tuple[float, Side, V, int]] = OrderedDict()
+        self._bytes = 0  # of all entries, ENTRY_BYTES each included
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def offer(self, key: K, side: Side, value: V) -> Offer[V]:
-        """Pair ``value`` with the waiting other half of ``key``, or store it to wait."""
+    def __contains__(self, key: object) -> bool:
+        """Whether something (maybe expired) waits under ``key``: read without the lock (one
+        dict lookup, atomic in CPython), a hint that ``take`` confirms."""
+        return key in self._entries
+
+    @property
+    def bytes(self) -> int:
+        """The estimated bytes of the entries waiting (at most ``max_bytes``)."""
+        return self._bytes
+
+    def take(self, key: K, side: Side) -> Offer[V] | None:
+        """The waiting other half of ``key`` (PAIRED: removed), DUPLICATE when the same side
+        of ``key`` is waiting already, None when nothing waits: then ``offer`` the half (in the
+        form it waits in, which the caller need not make when its partner is there)."""
         now = self._clock()
         with self._lock:
             self._expire(now)
+            return self._take(key, side)
+
+    def offer(self, key: K, side: Side, value: V, size: int = 0) -> Offer[V]:
+        """Pair ``value`` with the waiting other half of ``key``, or store it to wait, evicting
+        the oldest entries while the table would exceed ``capacity`` or ``max_bytes``. ``size``:
+        the estimated bytes of ``key`` and ``value`` (``ENTRY_BYTES`` is added)."""
+        now = self._clock()
+        with self._lock:
+            self._expire(now)
+            found = self._take(key, side)
+            if found is not None:
+                return found
             entries = self._entries
-            waiting = entries.get(key)
-            if waiting is not None:
-                if waiting[1] is side:
-                    return _DUPLICATE
-                del entries[key]
-                return Offer(Offered.PAIRED, waiting[2])
-            if len(entries) >= self.capacity:
-                _, (_, old_side, old_value) = entries.popitem(last=False)
+            size += ENTRY_BYTES
+            if size > self._max_bytes:
+                return _TOO_LARGE
+            # the table is not empty while over either limit: the new entry fits both alone
+            while len(entries) >= self.capacity or self._bytes + size > self._max_bytes:
+                _, (_, old_side, old_value, old_size) = entries.popitem(last=False)
+                self._bytes -= old_size
                 if self._on_drop is not None:
                     self._on_drop(Drop.EVICTED, old_side, old_value)
-            entries[key] = (now + self.ttl, side, value)
+            entries[key] = (now + self.ttl, side, value, size)
+            self._bytes += size
             return _WAITING
+
+    def _take(self, key: K, side: Side) -> Offer[V] | None:
+        waiting = self._entries.get(key)
+        if waiting is None:
+            return None
+        if waiting[1] is side:
+            return _DUPLICATE
+        del self._entries[key]
+        self._bytes -= waiting[3]
+        return Offer(Offered.PAIRED, waiting[2])
 
     def discard(self, key: K) -> V | None:
         """Remove and return whatever waits under ``key`` (not reported as dropped)."""
         with self._lock:
             entry = self._entries.pop(key, None)
-        return None if entry is None else entry[2]
+            if entry is None:
+                return None
+            self._bytes -= entry[3]
+        return entry[2]
 
     def sweep(self) -> int:
         """Drop the expired entries now (also done by every ``offer``); returns how many."""
@@ -105,10 +172,11 @@ class PendingTable(Generic[K, V]):
         entries, dropped = self._entries, 0
         while entries:
             key = next(iter(entries))
-            deadline, side, value = entries[key]
+            deadline, side, value, size = entries[key]
             if deadline > now:
                 break
             del entries[key]
+            self._bytes -= size
             dropped += 1
             if self._on_drop is not None:
                 self._on_drop(Drop.EXPIRED, side, value)
@@ -117,3 +185,198 @@ class PendingTable(Generic[K, V]):
 
 _WAITING: Offer[Any] = Offer(Offered.WAITING)
 _DUPLICATE: Offer[Any] = Offer(Offered.DUPLICATE)
+_TOO_LARGE: Offer[Any] = Offer(Offered.TOO_LARGE)
+
+
+# the compact form of a half ------------------------------------------------------------------
+
+
+class _Missing:
+    """The value of a feature that a row lacks (``MISSING``); shared, so it costs no bytes."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing()
+
+_NONE = type(None)
+_NUMBERS = frozenset({float, int})
+_NUMBERS_OR_NONE = frozenset({float, int, _NONE})
+_LIST_BYTES: Final = sys.getsizeof([])
+_DICT_BYTES: Final = sys.getsizeof({})
+
+
+class KeptRows(NamedTuple):
+    """A request's instances as they wait for the response: the values of the model's
+    ``numerical`` and ``categorical`` features, row after row. ``numbers`` is float64 (None as
+    NaN) when every numerical value is a number, else a list like ``others``; both are None
+    when only their number ``n`` is kept (more instances than may be ingested). ``holes``: some
+    row lacked a feature (``MISSING`` in its place). A tuple: one is made per prediction."""
+
+    n: int  # rows
+    numerical: tuple[str, ...]
+    categorical: tuple[str, ...]
+    numbers: array[float] | list[Any] | None
+    others: list[Any] | None
+    holes: bool = False
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows again, ``{feature: value}`` (a lacking feature left out), as validation of
+        samples takes them: the same values, numbers as floats."""
+        numbers, others = self.numbers, self.others
+        if numbers is None or others is None:
+            raise ValueError(f"only the number of rows ({self.n}) was kept")
+        names = self.numerical + self.categorical
+        if not names:
+            return [{} for _ in range(self.n)]
+        nums = numbers.tolist() if isinstance(numbers, array) else numbers
+        if self.n == 1 and not self.holes:  # the usual case: one instance
+            return [dict(zip(names, nums + others, strict=False))]
+        # each row's values (the lists hold whole rows: not strict, which costs ~15%)
+        kn, kc = len(self.numerical), len(self.categorical)
+        per_row: Iterable[Sequence[Any]]
+        if not kc:
+            per_row = zip(*[iter(nums)] * kn, strict=False)
+        elif not kn:
+            per_row = zip(*[iter(others)] * kc, strict=False)
+        else:
+            per_row = map(
+                add,
+                zip(*[iter(nums)] * kn, strict=False),
+                zip(*[iter(others)] * kc, strict=False),
+            )
+        if self.holes:
+            return [
+                {k: v for k, v in zip(names, row, strict=False) if v is not MISSING}
+                for row in per_row
+            ]
+        return list(map(dict, map(zip, repeat(names), per_row)))
+
+
+class KeptValues(NamedTuple):
+    """A response's predictions as they wait for the request: float64 when numeric and every
+    one a number, else a list; None when only their number ``n`` is kept."""
+
+    n: int  # values
+    values: array[float] | list[Any] | None
+
+    def tolist(self) -> list[Any]:
+        values = self.values
+        if values is None:
+            raise ValueError(f"only the number of values ({self.n}) was kept")
+        return values.tolist() if isinstance(values, array) else values
+
+
+_KEPT_ROWS_BYTES: Final = sys.getsizeof(KeptRows(0, (), (), None, None))
+_KEPT_VALUES_BYTES: Final = sys.getsizeof(KeptValues(0, None))
+
+
+def keep_rows(
+    rows: Sequence[Mapping[str, Any]],
+    numerical: tuple[str, ...],
+    categorical: tuple[str, ...],
+    *,
+    max_rows: int,
+    max_str: int,
+) -> tuple[KeptRows, int]:
+    """The compact form of feature ``rows`` and its estimated bytes (``sys.getsizeof`` of
+    everything it holds but the shared names). Only the count when there are more than
+    ``max_rows``. Strings are cut to ``max_str + 1`` characters: longer than ``max_str`` bytes
+    in UTF-8 exactly when they were, so validation rejects the same samples (``too_long``)."""
+    n = len(rows)
+    if n > max_rows:
+        return KeptRows(n, numerical, categorical, None, None), _KEPT_ROWS_BYTES
+    values, holes = _gather(rows, numerical)
+    numbers: array[float] | list[Any] | None = None if holes else _floats(values)
+    if numbers is not None:
+        size = sys.getsizeof(numbers)
+    else:
+        numbers, size = _compact(values, max_str)
+    if categorical:
+        values, missing = _gather(rows, categorical)
+        others, more = _compact(values, max_str)
+    else:
+        others, more, missing = [], _LIST_BYTES, False
+    kept = KeptRows(n, numerical, categorical, numbers, others, holes or missing)
+    return kept, size + more + _KEPT_ROWS_BYTES
+
+
+def keep_values(
+    values: list[Any], numeric: bool, *, max_rows: int, max_str: int
+) -> tuple[KeptValues, int]:
+    """The compact form of predictions (``numeric``: of a numerical prediction column) and its
+    estimated bytes; as ``keep_rows``."""
+    n = len(values)
+    compact: array[float] | list[Any] | None = None
+    size = 0
+    if n <= max_rows:
+        compact = _floats(values) if numeric else None
+        if compact is not None:
+            size = sys.getsizeof(compact)
+        else:
+            compact, size = _compact(values, max_str)
+    return KeptValues(n, compact), size + _KEPT_VALUES_BYTES
+
+
+def _gather(rows: Sequence[Mapping[str, Any]], names: tuple[str, ...]) -> tuple[list[Any], bool]:
+    """The values of ``names`` in every row, row after row, and whether ``MISSING`` stands for
+    one a row lacks."""
+    if not names:
+        return [], False
+    get = itemgetter(*names)
+    try:
+        if len(names) == 1:
+            return list(map(get, rows)), False
+        if len(rows) == 1:  # the usual case: one instance
+            return list(get(rows[0])), False
+        return list(chain.from_iterable(map(get, rows))), False
+    except KeyError:
+        return [row.get(name, MISSING) for row in rows for name in names], True
+
+
+def _floats(values: list[Any]) -> array[float] | None:
+    """``values`` as float64 (None as NaN, as validation reads a missing number) when every one
+    is a float or an int (not a bool) within the float range, else None."""
+    kinds = set(map(type, values))
+    if not kinds <= _NUMBERS:
+        if not kinds <= _NUMBERS_OR_NONE:
+            return None
+        values = [math.nan if v is None else v for v in values]
+    try:
+        return array("d", values)
+    except OverflowError:  # an integer beyond the float range: validation rejects it
+        return None
+
+
+def _compact(values: Iterable[Any], max_str: int) -> tuple[list[Any], int]:
+    """``values`` as a list whose strings are cut to ``max_str + 1`` characters and shared when
+    equal, and whose arrays and objects (which validation rejects by their kind alone) are
+    empty; and the estimated bytes of it all."""
+    cap = max_str + 1
+    out: list[Any] = []
+    seen: dict[str, str] = {}
+    size = 0
+    getsizeof = sys.getsizeof
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            if len(value) > cap:
+                value = value[:cap]
+            first = seen.setdefault(value, value)
+            if first is value:
+                size += getsizeof(value)
+            else:
+                value = first
+        elif kind is list:
+            value = []
+            size += _LIST_BYTES
+        elif kind is dict:
+            value = {}
+            size += _DICT_BYTES
+        elif not (value is None or value is True or value is False or value is MISSING):
+            size += getsizeof(value)  # numbers: None, bools and MISSING are shared
+        out.append(value)
+    return out, size + getsizeof(out)

@@ -18,9 +18,11 @@ Seldon's loggers only log a non-2xx answer; a Knative broker or channel in betwe
   an event type or Seldon graph node that is not monitored (``ignored``), a second copy of a
   waiting half (``duplicate``), a pair whose response reported a non-2xx ``ce-statuscode``
   (``error_response``), the model's reference is still loading (``not_ready``).
-* 400: not a usable CloudEvent (a required attribute missing, the body not JSON), naming the
-  header or field; 413: over ``server.max_body_bytes`` (or a pair with more instances than
-  ``server.max_samples_per_request``); 415: a Content-Type that is not JSON in structured or
+* 400: not a usable CloudEvent (a required attribute missing, the body not JSON, a pairing id
+  over ``server.max_value_bytes``), naming the header or field; 413: over
+  ``server.max_body_bytes`` (or a pair with more instances than
+  ``server.max_samples_per_request``, or a half that would take more than
+  ``cloudevents.max_pending_bytes`` to wait); 415: a Content-Type that is not JSON in structured or
   batch mode, or none, without ``ce-*`` headers (``CONTENT_TYPES``); 422: the payload does not
   match the model's ``kserve:``/``seldon:`` mapping, naming the field. Each of these whole-request
   refusals is also counted in ``drift_requests_rejected_total{reason}``.
@@ -35,6 +37,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 import threading
 import time
 import weakref
@@ -48,9 +51,10 @@ import anyio.to_thread
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from drift.core.columns import ColumnType, SampleSchema
 from drift.errors import DriftError, InvalidRequest, unsupported_media_type
 from drift.ingest import jsonbody
 from drift.ingest.cloudevents import (
@@ -73,7 +77,17 @@ from drift.ingest.cloudevents import (
     predictions,
     samples_payload,
 )
-from drift.ingest.pairing import Drop, Offered, PendingTable, Side
+from drift.ingest.pairing import (
+    ENTRY_BYTES,
+    Drop,
+    KeptRows,
+    KeptValues,
+    Offered,
+    PendingTable,
+    Side,
+    keep_rows,
+    keep_values,
+)
 
 if TYPE_CHECKING:
     from drift.service.service import DriftService
@@ -148,12 +162,16 @@ class _Route:
 
 @dataclass(slots=True)
 class _Half:
-    """A decoded half waiting in the table."""
+    """A decoded half waiting in the table, in its compact form (``drift.ingest.pairing``)."""
 
     source: Source
-    rows: list[dict[str, Any]] | None  # request: the instances
-    preds: list[Any] | None  # response: one prediction per instance (None: not monitored)
+    rows: KeptRows | None  # request: the instances
+    preds: KeptValues | None  # response: one prediction per instance (None: not monitored)
     failed: bool = False  # a response with a non-2xx status
+
+
+_HALF_BYTES = sys.getsizeof(_Half(Source.KSERVE, None, None))
+_KEY_BYTES = sys.getsizeof(("model", "unit", "endpoint", "id"))  # the key tuple (the strings apart)
 
 
 def _routes(service: DriftService) -> dict[tuple[Source, str, str | None], _Route]:
@@ -177,9 +195,10 @@ def _routes(service: DriftService) -> dict[tuple[Source, str, str | None], _Rout
 
 class CloudEventsMetrics:
     """``drift_cloudevents_total{source, outcome}``, ``drift_cloudevents_expired_total{source,
-    half}`` (halves dropped without their other half: expired, or evicted from a full table),
-    ``drift_cloudevents_evicted_total{source, half}`` (the evicted part of those) and the
-    ``drift_cloudevents_pending`` gauge (read at scrape time, after sweeping expired halves)."""
+    half}`` (halves dropped without their other half: expired, or evicted from a table full in
+    count or in bytes), ``drift_cloudevents_evicted_total{source, half}`` (the evicted part of
+    those) and the ``drift_cloudevents_pending`` gauge (read at scrape time, after sweeping
+    expired halves)."""
 
     def __init__(
         self,
@@ -204,7 +223,8 @@ class CloudEventsMetrics:
         )
         self.evicted = Counter(
             "drift_cloudevents_evicted",
-            "Halves evicted (oldest first) because cloudevents.max_pending were waiting",
+            "Halves evicted (oldest first) because cloudevents.max_pending halves, or "
+            "cloudevents.max_pending_bytes of them, were waiting",
             ["source", "half"],
             registry=registry,
         )
@@ -255,7 +275,11 @@ class CloudEventsIngest:
         cfg = service.settings.cloudevents
         self._routes = _routes(service)
         self._table: PendingTable[tuple[str, ...], _Half] = PendingTable(
-            cfg.pending_seconds, cfg.max_pending, self._dropped, clock
+            cfg.pending_seconds,
+            cfg.max_pending,
+            self._dropped,
+            clock,
+            max_bytes=cfg.max_pending_bytes,
         )
         self.metrics = CloudEventsMetrics(
             service.registry, self._table, sorted({r.source for r in self._routes.values()})
@@ -266,6 +290,8 @@ class CloudEventsIngest:
             m: Reply.ready(200, {"outcome": "paired", "model": m, "samples": 1}) for m in models
         }
         self._max_samples = service.settings.server.max_samples_per_request
+        # strings kept for pairing are cut to one character more; also the longest pairing id
+        self._max_value_bytes = service.settings.server.max_value_bytes
         self._max_batch = min(MAX_BATCH, self._max_samples)
         # samples per service call when flushing: a large pair's 100,000 samples would hold
         # the window's lock and the GIL (numpy conversions) for tens of ms in one call
@@ -371,10 +397,11 @@ class CloudEventsIngest:
         if kind == BATCH:
             return self._handle_batch(attrs, body)
         try:
+            limit = self._max_value_bytes
             if kind == STRUCTURED:
-                event = parse_structured(_json(body))
+                event = parse_structured(_json(body), max_id_bytes=limit)
             else:
-                event = parse_attributes(attrs, content_type, body)
+                event = parse_attributes(attrs, content_type, body, max_id_bytes=limit)
         except InvalidRequest as exc:
             return self.invalid(attrs.get("type"), exc)
         reply = self.handle_event(event)
@@ -398,7 +425,7 @@ class CloudEventsIngest:
 
     def _handle_batch(self, attrs: dict[str, str], body: bytes) -> Reply:
         try:
-            events = parse_batch(body)
+            events = parse_batch(body, max_id_bytes=self._max_value_bytes)
         except InvalidRequest as exc:
             return self.invalid(attrs.get("type"), exc)
         results = []
@@ -437,34 +464,69 @@ class CloudEventsIngest:
         schema = self.service.monitors[route.model].schema
         if schema is None:
             return self._reply(source, Outcome.NOT_READY, route.model, "reference not loaded")
+        rows: list[dict[str, Any]] | None = None
+        preds: list[Any] | None = None
         try:
             if event.kind is Kind.REQUEST:
-                half = _Half(
-                    source, feature_rows(event.data, route.mapping, route.config_key), None
-                )
-                side = Side.REQUEST
-            elif event.failed:
-                half, side = _Half(source, None, None, failed=True), Side.RESPONSE
-            else:
-                preds = None
-                if schema.prediction is not None:
-                    preds = predictions(event.data, route.mapping, route.config_key)
-                half, side = _Half(source, None, preds), Side.RESPONSE
+                rows = feature_rows(event.data, route.mapping, route.config_key)
+            elif schema.prediction is not None and not event.failed:
+                preds = predictions(event.data, route.mapping, route.config_key)
         except Undecodable as exc:
             return self._undecodable(source, route.model, exc)
+        side = Side.REQUEST if event.kind is Kind.REQUEST else Side.RESPONSE
         key = (route.model, event.unit, event.endpoint, event.correlation)
-        offer = self._table.offer(key, side, half)
-        if offer.status is Offered.WAITING:
-            self.metrics.event(source, Outcome.WAITING)
-            return self._waiting[route.model]
-        if offer.status is Offered.DUPLICATE:
+        table = self._table
+        found = table.take(key, side) if key in table else None
+        if found is None:  # the first half: it waits in its compact form
+            half, size = self._half(source, schema, rows, preds, event.failed)
+            size += (
+                _HALF_BYTES
+                + _KEY_BYTES
+                + sys.getsizeof(event.unit)
+                + sys.getsizeof(event.endpoint)
+                + sys.getsizeof(event.correlation)
+            )
+            found = table.offer(key, side, half, size)
+            if found.status is Offered.WAITING:
+                self.metrics.event(source, Outcome.WAITING)
+                return self._waiting[route.model]
+            if found.status is Offered.TOO_LARGE:
+                return self._too_large_to_wait(source, route.model, side, size)
+        if found.status is Offered.DUPLICATE:
             return self._reply(source, Outcome.DUPLICATE, route.model, f"{side.value} seen")
-        partner = offer.partner
+        partner = found.partner
         assert partner is not None
-        request, response = (half, partner) if side is Side.REQUEST else (partner, half)
-        if response.failed:
+        if side is Side.REQUEST:
+            assert rows is not None
+            if partner.failed:
+                return self._reply(source, Outcome.ERROR_RESPONSE, route.model, "no prediction")
+            return self._ingest(source, route, event.correlation, rows, partner.preds)
+        if event.failed:
             return self._reply(source, Outcome.ERROR_RESPONSE, route.model, "no prediction")
-        return self._ingest(source, route, event.correlation, request, response)
+        assert partner.rows is not None
+        return self._ingest(source, route, event.correlation, partner.rows, preds)
+
+    def _half(
+        self,
+        source: Source,
+        schema: SampleSchema,
+        rows: list[dict[str, Any]] | None,
+        preds: list[Any] | None,
+        failed: bool,
+    ) -> tuple[_Half, int]:
+        """A half as it waits (``drift.ingest.pairing``: the model's features only, numbers as
+        float64, long strings cut) and its estimated bytes, the key's apart."""
+        max_rows, max_str = self._max_samples, self._max_value_bytes
+        if rows is not None:
+            kept_rows, size = keep_rows(
+                rows, schema.numerical, schema.categorical, max_rows=max_rows, max_str=max_str
+            )
+            return _Half(source, kept_rows, None), size
+        if preds is not None:
+            numeric = schema.prediction_type is ColumnType.NUMERICAL
+            kept_preds, size = keep_values(preds, numeric, max_rows=max_rows, max_str=max_str)
+            return _Half(source, None, kept_preds), size
+        return _Half(source, None, None, failed=failed), 0
 
     # steps -----------------------------------------------------------------------------------
     def _route(self, event: CloudEvent) -> _Route | None:
@@ -476,18 +538,41 @@ class CloudEventsIngest:
             found = routes_.get((event.source, event.service, None))
         return found
 
+    def _too_large_to_wait(self, source: Source, model: str, side: Side, size: int) -> Reply:
+        """413 for a half that would take more than the whole table's bytes to wait."""
+        self.metrics.event(source, Outcome.TOO_LARGE)
+        limit = self._table.max_bytes
+        detail = (
+            f"the {side.value} would hold ~{size + ENTRY_BYTES} bytes while it waits for its "
+            f"other half: over cloudevents.max_pending_bytes {limit}"
+        )
+        body = {"outcome": "too_large", "model": model, "error": "body_too_large"}
+        return Reply(413, body | {"field": "(body)", "detail": detail})
+
     def _ingest(
-        self, source: Source, route: _Route, correlation: str, request: _Half, response: _Half
+        self,
+        source: Source,
+        route: _Route,
+        correlation: str,
+        rows: list[dict[str, Any]] | KeptRows,
+        preds: list[Any] | KeptValues | None,
     ) -> Reply:
-        assert request.rows is not None
-        n = len(request.rows)
+        """The samples of a pair, queued: ``rows`` and ``preds`` as decoded (the half that came
+        second) or as they waited (``drift.ingest.pairing``)."""
+        n = rows.n if isinstance(rows, KeptRows) else len(rows)
         if n > self._max_samples:
             self.metrics.event(source, Outcome.TOO_LARGE)
             detail = f"{n} instances exceed server.max_samples_per_request {self._max_samples}"
             body = {"outcome": "too_large", "error": "too_many_samples", "field": "instances"}
             return Reply(413, body | {"detail": detail})
         try:
-            payload = samples_payload(correlation, request.rows, response.preds)
+            if isinstance(preds, KeptValues):
+                if preds.n != n:  # also when only its count was kept
+                    raise Undecodable("predictions", f"{n} instances but {preds.n} predictions")
+                preds = preds.tolist()
+            if isinstance(rows, KeptRows):
+                rows = rows.rows()
+            payload = samples_payload(correlation, rows, preds)
         except Undecodable as exc:
             return self._undecodable(source, route.model, exc)
         self._queue(route.model, payload["samples"])
@@ -742,6 +827,8 @@ class CloudEventsEndpoint:
         """The body; in one piece within the limit (the usual case), as it came, else through
         ``read_body`` (streaming, the limit, 413), the first piece handed back to it."""
         first = await receive()
+        if first["type"] == "http.disconnect":  # gone (or timed out) before a byte of body:
+            raise ClientDisconnect  # nothing to answer or count (drift.service.server logs it)
         body = first.get("body", b"")
         if not first.get("more_body", False) and len(body) <= self.limit:
             return bytes(body)
