@@ -8,7 +8,8 @@
       snapshot_seconds: 10                # a kill -9 loses at most this much
 
 Per model: the window, the latest report, the alert state, the label join and the performance
-window; for the whole process: the notifications still queued for Slack / Kafka at a stop.
+window; for the whole process: the CloudEvents halves waiting for their other half, and the
+notifications still queued for Slack / Kafka at a stop.
 ``drift.service.state`` writes and reads the files.
 """
 

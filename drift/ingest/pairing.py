@@ -168,6 +168,60 @@ class PendingTable(Generic[K, V]):
         with self._lock:
             return self._expire(self._clock())
 
+    # snapshots (not on the hot path) ---------------------------------------------------------
+    def copy_entries(self) -> tuple[list[tuple[K, tuple[float, Side, V, int]]], float]:
+        """The entries, oldest first (key, (deadline, side, value, bytes)), and the clock now:
+        a shallow copy under the lock (the values are not changed while they wait)."""
+        with self._lock:
+            return list(self._entries.items()), self._clock()
+
+    def marker(self) -> tuple[Any, ...]:
+        """Changes whenever what waits changes (an entry added, taken, expired or evicted):
+        the count, the bytes and the newest and oldest entries' keys, sides and deadlines."""
+        with self._lock:
+            entries = self._entries
+            if not entries:
+                return (0,)
+            first, last = next(iter(entries)), next(reversed(entries))
+            a, b = entries[first], entries[last]
+            return (len(entries), self._bytes, first, a[0], a[1], last, b[0], b[1])
+
+    def restore(self, entries: Iterable[tuple[K, float, Side, V, int]], wall: float) -> Restored:
+        """Put saved entries back: (key, deadline as wall time, side, value, bytes as
+        estimated when it was offered), ``wall`` the wall clock now. A deadline is kept, but
+        never beyond ``ttl`` from now; one that has passed is dropped as EXPIRED; a key that
+        waits already is skipped; then the oldest entries are EVICTED while the table is over
+        ``capacity`` or ``max_bytes`` (both may be smaller than when it was saved)."""
+        expired = evicted = duplicate = kept = 0
+        with self._lock:
+            now = self._clock()
+            offset, latest = wall - now, now + self.ttl
+            entries_ = self._entries
+            for key, deadline, side, value, size in entries:
+                at = min(deadline - offset, latest)
+                if at <= now:
+                    expired += 1
+                    if self._on_drop is not None:
+                        self._on_drop(Drop.EXPIRED, side, value)
+                    continue
+                if key in entries_:
+                    duplicate += 1
+                    continue
+                entries_[key] = (at, side, value, size)
+                self._bytes += size
+                kept += 1
+            if kept:  # arrival order must stay deadline order
+                ordered = sorted(entries_.items(), key=lambda item: item[1][0])
+                entries_.clear()
+                entries_.update(ordered)
+            while entries_ and (len(entries_) > self.capacity or self._bytes > self._max_bytes):
+                _, (_, old_side, old_value, old_size) = entries_.popitem(last=False)
+                self._bytes -= old_size
+                evicted += 1
+                if self._on_drop is not None:
+                    self._on_drop(Drop.EVICTED, old_side, old_value)
+        return Restored(kept - evicted, expired, evicted, duplicate)
+
     def _expire(self, now: float) -> int:
         entries, dropped = self._entries, 0
         while entries:
@@ -380,3 +434,151 @@ def _compact(values: Iterable[Any], max_str: int) -> tuple[list[Any], int]:
             size += getsizeof(value)  # numbers: None, bools and MISSING are shared
         out.append(value)
     return out, size + getsizeof(out)
+
+
+# plain data (snapshots) ----------------------------------------------------------------------
+#
+# What a snapshot keeps of the table: JSON-able values, float64 arrays appended to one shared
+# ``array("d")`` and referred to by ``{"floats": [start, length]}`` (one buffer for all halves,
+# not one array each). Reading checks every kind: a damaged file raises ValueError, never makes
+# a value that validation would not have made from a body.
+
+_PLAIN_KINDS = frozenset({str, int, float, bool, _NONE, list, dict})
+
+
+def _seq_to_plain(values: array[float] | list[Any] | None, floats: array[float]) -> Any:
+    if values is None:
+        return None
+    if isinstance(values, array):
+        start = len(floats)
+        floats.extend(values)
+        return {"floats": [start, len(values)]}
+    missing = [i for i, v in enumerate(values) if v is MISSING]
+    plain = [None if v is MISSING else v for v in values] if missing else list(values)
+    return {"values": plain, "missing": missing}
+
+
+def _seq_from_plain(plain: Any, floats: array[float]) -> array[float] | list[Any] | None:
+    if plain is None:
+        return None
+    if not isinstance(plain, dict):
+        raise ValueError("a kept sequence is not an object")
+    if "floats" in plain:
+        start, n = plain["floats"]
+        if type(start) is not int or type(n) is not int or start < 0 or n < 0:
+            raise ValueError("bad float range")
+        if start + n > len(floats):
+            raise ValueError("float range beyond the saved numbers")
+        return floats[start : start + n]
+    values, missing = plain["values"], plain["missing"]
+    if not isinstance(values, list) or not isinstance(missing, list):
+        raise ValueError("bad kept values")
+    for v in values:
+        if type(v) not in _PLAIN_KINDS or (type(v) in (list, dict) and v):
+            raise ValueError(f"a kept value of kind {type(v).__name__}")
+    out = list(values)
+    for i in missing:
+        if type(i) is not int or not 0 <= i < len(out):
+            raise ValueError("bad missing index")
+        out[i] = MISSING
+    return out
+
+
+def _names(plain: Any) -> tuple[str, ...]:
+    if not isinstance(plain, list) or not all(type(n) is str for n in plain):
+        raise ValueError("bad feature names")
+    return tuple(plain)
+
+
+def _count(plain: Any) -> int:
+    if type(plain) is not int or plain < 0:
+        raise ValueError("bad count")
+    return plain
+
+
+def rows_to_plain(kept: KeptRows, floats: array[float]) -> dict[str, Any]:
+    """``kept`` as plain data, its float64 numbers appended to ``floats``."""
+    return {
+        "n": kept.n,
+        "numerical": list(kept.numerical),
+        "categorical": list(kept.categorical),
+        "numbers": _seq_to_plain(kept.numbers, floats),
+        "others": _seq_to_plain(kept.others, floats),
+        "holes": kept.holes,
+    }
+
+
+def rows_from_plain(plain: Any, floats: array[float]) -> KeptRows:
+    """The ``KeptRows`` that ``rows_to_plain`` made ``plain`` of; ValueError when damaged."""
+    if not isinstance(plain, dict):
+        raise ValueError("kept rows are not an object")
+    others = _seq_from_plain(plain["others"], floats)
+    if isinstance(others, array):
+        raise ValueError("categorical values as floats")
+    holes = plain["holes"]
+    if type(holes) is not bool:
+        raise ValueError("bad holes flag")
+    return KeptRows(
+        _count(plain["n"]),
+        _names(plain["numerical"]),
+        _names(plain["categorical"]),
+        _seq_from_plain(plain["numbers"], floats),
+        others,
+        holes,
+    )
+
+
+def values_to_plain(kept: KeptValues, floats: array[float]) -> dict[str, Any]:
+    """``kept`` as plain data, its float64 values appended to ``floats``."""
+    return {"n": kept.n, "values": _seq_to_plain(kept.values, floats)}
+
+
+def values_from_plain(plain: Any, floats: array[float]) -> KeptValues:
+    """The ``KeptValues`` that ``values_to_plain`` made ``plain`` of; ValueError when damaged."""
+    if not isinstance(plain, dict):
+        raise ValueError("kept values are not an object")
+    return KeptValues(_count(plain["n"]), _seq_from_plain(plain["values"], floats))
+
+
+class Restored(NamedTuple):
+    """What ``PendingTable.restore`` did with the saved entries."""
+
+    kept: int
+    expired: int  # their deadline passed while the process was down (reported as EXPIRED)
+    evicted: int  # over capacity or max_bytes (reported as EVICTED, oldest first)
+    duplicate: int  # the key waits already (not restored)
+
+
+def table_to_plain(
+    table: PendingTable[K, V], wall: float, dump: Callable[[K, V], Any]
+) -> list[list[Any]]:
+    """The entries waiting in ``table``, oldest first, each ``[side, deadline, size,
+    dump(key, value)]`` with its deadline as wall time (``wall``: the wall clock now); copied
+    under the table's lock, converted outside it."""
+    entries, now = table.copy_entries()
+    offset = wall - now
+    return [
+        [side.value, deadline + offset, size, dump(key, value)]
+        for key, (deadline, side, value, size) in entries
+    ]
+
+
+def table_from_plain(
+    table: PendingTable[K, V],
+    entries: Iterable[Any],
+    wall: float,
+    load: Callable[[Any], tuple[K, V]],
+) -> Restored:
+    """Put the entries ``table_to_plain`` made back into ``table`` (``wall``: the wall clock
+    now). Every entry is checked first (ValueError: nothing restored); then see
+    ``PendingTable.restore``."""
+    parsed: list[tuple[K, float, Side, V, int]] = []
+    for entry in entries:
+        if not isinstance(entry, list) or len(entry) != 4:
+            raise ValueError("a saved half is not [side, deadline, size, half]")
+        side_, deadline, size, value = entry
+        if type(deadline) not in (int, float) or not math.isfinite(deadline):
+            raise ValueError("bad deadline")
+        key, half = load(value)
+        parsed.append((key, float(deadline), Side(side_), half, _count(size)))
+    return table.restore(parsed, wall)

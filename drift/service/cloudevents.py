@@ -41,6 +41,7 @@ import sys
 import threading
 import time
 import weakref
+from array import array
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -84,9 +85,16 @@ from drift.ingest.pairing import (
     KeptValues,
     Offered,
     PendingTable,
+    Restored,
     Side,
     keep_rows,
     keep_values,
+    rows_from_plain,
+    rows_to_plain,
+    table_from_plain,
+    table_to_plain,
+    values_from_plain,
+    values_to_plain,
 )
 
 if TYPE_CHECKING:
@@ -301,6 +309,8 @@ class CloudEventsIngest:
         # held for a whole flush: when flush() returns, what was queued before is in the window
         self._flush_lock = threading.Lock()
         self._waiting_samples = 0
+        if service.state is not None:  # its halves are kept in the snapshots
+            service.state.attach_cloudevents(self)
 
     @classmethod
     def of(cls, service: DriftService) -> CloudEventsIngest:
@@ -364,6 +374,55 @@ class CloudEventsIngest:
 
     def sweep(self) -> int:
         return self._table.sweep()
+
+    # snapshots (``drift.service.state``) -------------------------------------------------------
+    @property
+    def pending_bytes(self) -> int:
+        """The estimated bytes of the waiting halves (``cloudevents.max_pending_bytes``)."""
+        return self._table.bytes
+
+    def pending_marker(self) -> tuple[Any, ...]:
+        """Changes whenever the waiting halves change (see ``PendingTable.marker``)."""
+        return self._table.marker()
+
+    def pending_state(self, wall: float) -> tuple[list[list[Any]], array[float]]:
+        """The waiting halves as plain data, oldest first, each ``[side, deadline (wall time),
+        bytes, {key, source, rows, preds, failed}]``, and the float64 numbers they refer to."""
+        floats: array[float] = array("d")
+
+        def dump(key: tuple[str, ...], half: _Half) -> dict[str, Any]:
+            return {
+                "key": list(key),
+                "source": half.source.value,
+                "rows": None if half.rows is None else rows_to_plain(half.rows, floats),
+                "preds": None if half.preds is None else values_to_plain(half.preds, floats),
+                "failed": half.failed,
+            }
+
+        return table_to_plain(self._table, wall, dump), floats
+
+    def restore_pending(self, halves: list[Any], floats: array[float], wall: float) -> Restored:
+        """Put halves that ``pending_state`` saved back to wait (the caller chose which:
+        those of models whose shaping config is unchanged). ValueError when damaged."""
+
+        def load(plain: Any) -> tuple[tuple[str, ...], _Half]:
+            if not isinstance(plain, dict):
+                raise ValueError("a saved half is not an object")
+            key = plain["key"]
+            if not isinstance(key, list) or len(key) != 4 or not all(type(k) is str for k in key):
+                raise ValueError("bad pairing key")
+            rows, preds, failed = plain["rows"], plain["preds"], plain["failed"]
+            if type(failed) is not bool:
+                raise ValueError("bad failed flag")
+            half = _Half(
+                Source(plain["source"]),
+                None if rows is None else rows_from_plain(rows, floats),
+                None if preds is None else values_from_plain(preds, floats),
+                failed,
+            )
+            return tuple(key), half
+
+        return table_from_plain(self._table, halves, wall, load)
 
     # entry points ----------------------------------------------------------------------------
     def handle(self, headers: Mapping[str, str], body: bytes) -> Reply:

@@ -109,6 +109,7 @@ class DriftService:
                 self.performance,
                 self.alerts,
                 StateMetrics(self.registry, list(self.monitors)),
+                server=settings.server,  # the limits that shape the CloudEvents halves
             )
         self._loader: threading.Thread | None = None
         self._ticker: threading.Thread | None = None

@@ -4,6 +4,7 @@
 Layout of ``state.dir`` (one volume, beside the reference cache)::
 
     models/<model>.zip    one snapshot per model, replaced atomically
+    cloudevents.zip       the CloudEvents halves waiting for their other half (all models)
     alerts/queue.json     notifications not delivered by the last stop (read back at start)
 
 A model's snapshot is an uncompressed zip: ``header.json`` (format name and version, the model,
@@ -24,6 +25,14 @@ A snapshot has two parts, each with the config that shapes it:
   shaped by the prediction column and the performance task. Restored at start-up, before the
   service takes requests.
 
+``cloudevents.zip`` (same format) holds the request / response halves waiting in the
+CloudEvents pending table (``drift.service.cloudevents``), in their compact form (feature
+values, float64 numbers in one array), with their TTL clocks as Unix time; shaped per model by
+the columns, the ``kserve`` / ``seldon`` mapping and the server limits that cut what a half
+keeps. Restored at start-up (a response after the restart pairs with a request before it); the
+halves of a model whose shaping config changed are discarded with a log line; counted once per
+start under ``model="(cloudevents)"``.
+
 A part whose shaping config changed is discarded with a log line naming what changed. A file
 that is truncated, corrupt or of another format version is logged and the model starts empty:
 it never stops the start. Each model's restore is counted once per start in
@@ -41,22 +50,26 @@ import tempfile
 import threading
 import time
 import zipfile
+from array import array
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from drift.alerting.engine import reference_version
-from drift.config import ModelConfig, StateConfig
+from drift.config import ModelConfig, ServerConfig, StateConfig
 from drift.core.reference import ReferenceProfile
 from drift.service.monitor import ModelMonitor, RestoredWindow
 from drift.service.performance import ModelPerformance
 from drift.service.references import ReferenceInfo
 from exporters.alerts.delivery import AlertDelivery
-from exporters.prometheus.collector import StateMetrics
+from exporters.prometheus.collector import CLOUDEVENTS_PART, StateMetrics
+
+if TYPE_CHECKING:
+    from drift.ingest.pairing import Restored
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +242,21 @@ def labels_shape(config: ModelConfig) -> dict[str, Any]:
     }
 
 
+def cloudevents_shape(config: ModelConfig, server: ServerConfig | None) -> dict[str, Any]:
+    """The config the waiting CloudEvents halves of a model depend on: which features and
+    prediction a half keeps and how (columns), how the payload was read (kserve / seldon), and
+    the limits that cut it (strings to max_value_bytes + 1, count-only past max_samples)."""
+    return {
+        "columns": config.columns.model_dump(mode="json"),
+        "kserve": None if config.kserve is None else config.kserve.model_dump(mode="json"),
+        "seldon": None if config.seldon is None else config.seldon.model_dump(mode="json"),
+        "server.max_value_bytes": None if server is None else server.max_value_bytes,
+        "server.max_samples_per_request": (
+            None if server is None else server.max_samples_per_request
+        ),
+    }
+
+
 def changes(saved: Any, now: Mapping[str, Any]) -> list[str]:
     """What differs between a saved shape and today's, one phrase per setting."""
     if not isinstance(saved, dict):
@@ -237,7 +265,7 @@ def changes(saved: Any, now: Mapping[str, Any]) -> list[str]:
     for key, value in now.items():
         old = saved.get(key)
         if old != value:
-            short = key in ("columns", "reference data")
+            short = key in ("columns", "reference data", "kserve", "seldon")
             out.append(f"{key} changed" if short else f"{key} changed ({old!r} -> {value!r})")
     return out
 
@@ -245,6 +273,16 @@ def changes(saved: Any, now: Mapping[str, Any]) -> list[str]:
 def wall_offset() -> float:
     """Add to ``time.monotonic()`` to get Unix time (the clocks snapshots are saved in)."""
     return time.time() - time.monotonic()
+
+
+class PendingHalves(Protocol):
+    """What the keeper needs of the CloudEvents collector (``CloudEventsIngest``)."""
+
+    def pending_marker(self) -> tuple[Any, ...]: ...
+
+    def pending_state(self, wall: float) -> tuple[list[list[Any]], array[float]]: ...
+
+    def restore_pending(self, halves: list[Any], floats: array[float], wall: float) -> Restored: ...
 
 
 # the keeper ----------------------------------------------------------------------------------
@@ -264,8 +302,10 @@ class StateKeeper:
         performance: Mapping[str, ModelPerformance],
         alerts: AlertDelivery,
         metrics: StateMetrics,
+        server: ServerConfig | None = None,
     ) -> None:
         self.dir = config.dir
+        self.server = server
         self.period = config.snapshot_seconds
         self.models = models
         self.monitors = monitors
@@ -282,9 +322,16 @@ class StateKeeper:
         self._loaded = False  # no snapshot before load(): it would replace the saved ones
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._cloudevents: PendingHalves | None = None
+        self._saved_halves: dict[str, Any] | None = None  # read by load(), not yet restored
+        self._halves_token: object = None
 
     def path(self, model: str) -> Path:
         return self.dir / "models" / f"{model}.zip"
+
+    @property
+    def cloudevents_path(self) -> Path:
+        return self.dir / "cloudevents.zip"
 
     @property
     def queue_path(self) -> Path:
@@ -304,6 +351,7 @@ class StateKeeper:
         offset = wall_offset()
         for name in self.monitors:
             self._load(name, offset)
+        self._load_cloudevents()
         self._requeue()
         self._loaded = True
 
@@ -378,6 +426,121 @@ class StateKeeper:
             self._outcomes[name] = outcome
         else:
             self._count(name, outcome)
+
+    # the CloudEvents halves -----------------------------------------------------------------
+    def attach_cloudevents(self, halves: PendingHalves) -> None:
+        """The collector whose waiting halves are snapshotted; the halves ``load`` read are
+        restored into it now, or by ``load`` when it runs later."""
+        with self._lock:
+            self._cloudevents = halves
+            saved, self._saved_halves = self._saved_halves, None
+        if saved is not None:
+            self._restore_cloudevents(halves, saved)
+
+    def _load_cloudevents(self) -> None:
+        path = self.cloudevents_path
+        try:
+            document = read_snapshot(path)
+            if document.get("part") != "cloudevents":
+                raise SnapshotUnreadable("corrupt", "not a snapshot of the CloudEvents halves")
+        except FileNotFoundError:
+            self._count(CLOUDEVENTS_PART, "missing")
+            return
+        except SnapshotUnreadable as exc:
+            log.warning("state: CloudEvents halves %s not used: %s", path, exc)
+            self._count(CLOUDEVENTS_PART, exc.outcome)
+            return
+        with self._lock:
+            halves = self._cloudevents
+            if halves is None:  # restored when the collector is attached
+                self._saved_halves = document
+                return
+        self._restore_cloudevents(halves, document)
+
+    def _restore_cloudevents(self, halves: PendingHalves, document: dict[str, Any]) -> None:
+        """Restore the saved halves of the models whose shaping config is unchanged (the
+        others discarded, logged); counted once under ``CLOUDEVENTS_PART``."""
+        outcome = "restored"
+        try:
+            shapes, saved = document["shapes"], document["halves"]
+            floats = document["floats"]
+            if not isinstance(shapes, dict) or not isinstance(saved, list):
+                raise ValueError("no shapes or halves")
+            if not isinstance(floats, np.ndarray) or floats.dtype != np.float64:
+                raise ValueError("the saved numbers are not float64")
+            keep: set[str] = set()
+            for model, shape in shapes.items():
+                config = self.models.get(model)
+                changed = (
+                    ["the model is no longer configured"]
+                    if config is None
+                    else changes(shape, cloudevents_shape(config, self.server))
+                )
+                if changed:
+                    log.warning(
+                        "model %s: saved CloudEvents halves discarded: %s",
+                        model,
+                        "; ".join(changed),
+                    )
+                    outcome = "config_changed"
+                else:
+                    keep.add(model)
+            chosen = [h for h in saved if _half_model(h) in keep]
+            numbers = array_of(floats)
+            done = halves.restore_pending(chosen, numbers, time.time())
+        except Exception as exc:  # a damaged part: the table starts empty
+            log.warning("state: saved CloudEvents halves not usable, starting without: %r", exc)
+            self._count(CLOUDEVENTS_PART, "corrupt")
+            return
+        log.info(
+            "state: restored %d CloudEvents half(s) waiting for their other half "
+            "(%d expired while down, %d over the table's limits)",
+            done.kept,
+            done.expired,
+            done.evicted,
+        )
+        self._count(CLOUDEVENTS_PART, outcome)
+
+    def snapshot_cloudevents(self) -> bool:
+        """Write the waiting halves unless nothing changed since the last write; True when
+        written. Before the collector is attached, what ``load`` read is kept as it was."""
+        halves = self._cloudevents
+        if not self._loaded or halves is None:
+            return False
+        with self._lock:
+            started = time.perf_counter()
+            token = halves.pending_marker()
+            if token == self._halves_token:
+                return False
+            saved, floats = halves.pending_state(time.time())
+            models = sorted({_half_model(h) for h in saved})
+            document = {
+                "part": "cloudevents",
+                "written_at": time.time(),
+                "shapes": {
+                    m: cloudevents_shape(self.models[m], self.server)
+                    for m in models
+                    if m in self.models
+                },
+                "halves": saved,
+                "floats": np.frombuffer(floats, dtype=np.float64) if floats else np.zeros(0),
+            }
+            path = self.cloudevents_path
+            try:
+                size = write_snapshot(path, document)
+            except (OSError, ValueError) as exc:
+                self.metrics.snapshot_failures.labels(CLOUDEVENTS_PART).inc()
+                if CLOUDEVENTS_PART not in self._failing:
+                    self._failing.add(CLOUDEVENTS_PART)
+                    log.warning("state: cannot write %s: %s", path, exc)
+                return False
+            self._failing.discard(CLOUDEVENTS_PART)
+            self._halves_token = token
+        self.metrics.snapshot_seconds.labels(CLOUDEVENTS_PART).observe(
+            time.perf_counter() - started
+        )
+        self.metrics.snapshot_bytes.labels(CLOUDEVENTS_PART).set(size)
+        return True
 
     def _restore_labels(self, name: str, part: Any, offset: float) -> str:
         try:
@@ -490,6 +653,11 @@ class StateKeeper:
             except Exception:  # never kill the thread; the next round tries again
                 self.metrics.snapshot_failures.labels(name).inc()
                 log.exception("model %s: snapshot failed", name)
+        try:
+            self.snapshot_cloudevents()
+        except Exception:
+            self.metrics.snapshot_failures.labels(CLOUDEVENTS_PART).inc()
+            log.exception("state: snapshot of the CloudEvents halves failed")
 
     def snapshot(self, name: str) -> bool:
         """Write the model's snapshot unless nothing changed since the last one (or ``load``
@@ -553,6 +721,24 @@ class StateKeeper:
                 "clock": clock,
             },
         }
+
+
+def _half_model(saved: Any) -> str:
+    """The model of a saved half (the first element of its pairing key)."""
+    try:
+        model = saved[3]["key"][0]
+    except (TypeError, KeyError, IndexError):
+        raise ValueError("a saved half without its pairing key") from None
+    if type(model) is not str:
+        raise ValueError("a saved half without its model")
+    return model
+
+
+def array_of(floats: npt.NDArray[np.float64]) -> array[float]:
+    """A float64 numpy array as an ``array("d")`` (what the pending halves hold)."""
+    out: array[float] = array("d")
+    out.frombytes(np.ascontiguousarray(floats, dtype=np.float64).tobytes())
+    return out
 
 
 def _worse(a: str, b: str) -> str:

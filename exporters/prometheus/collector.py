@@ -151,6 +151,9 @@ class ServiceMetrics:
 
 #: outcomes of restoring a model's snapshot at start-up (drift_state_restore_total)
 RESTORE_OUTCOMES = ("restored", "config_changed", "corrupt", "unsupported_version", "missing")
+#: the ``model`` label of the state metrics for the CloudEvents halves waiting for their other
+#: half: one part for all models (``cloudevents.zip``), restored and counted once per start
+CLOUDEVENTS_PART = "(cloudevents)"
 SNAPSHOT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -187,7 +190,7 @@ class StateMetrics:
             ["model"],
             registry=registry,
         )
-        for model in models:  # zeros from the start, like the others
+        for model in [*models, CLOUDEVENTS_PART]:  # zeros from the start, like the others
             for outcome in RESTORE_OUTCOMES:
                 self.restores.labels(model, outcome)
             self.snapshot_seconds.labels(model)

@@ -317,3 +317,73 @@ def test_a_damaged_snapshot_starts_the_model_empty(
         post_samples(client, drifted(300, "t"))  # and it monitors as usual
         assert verdict(client, 300)["dataset"]["drifted"] is True
     assert "starting empty" in second.output()
+
+
+def kserve_event(kind: str, body: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+    """A KServe payload logger POST (binary mode) of the ``iris`` inference service."""
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "before-the-restart",
+        "ce-source": "http://localhost:9081/",
+        "ce-type": f"org.kubeflow.serving.inference.{kind}",
+        "ce-inferenceservicename": "iris",
+        "ce-component": "predictor",
+        "ce-endpoint": "default",
+        "content-type": "application/json",
+    }
+    return headers, json.dumps(body).encode()
+
+
+def test_a_kserve_response_after_a_kill_9_pairs_with_the_request_before_it(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path)
+    features = [*NUMERICAL, CATEGORICAL]
+    config.write_text(
+        config.read_text() + f"    kserve: {{inference_service: iris, features: {features}}}\n"
+    )
+    halves = tmp_path / "state" / "cloudevents.zip"
+    first = run(tmp_path, config, "first")
+    try:
+        with httpx.Client(base_url=first.url, timeout=10) as client:
+            headers, body = kserve_event("request", {"instances": [[0.1, 5.0, 1.0, 2.0, "a"]]})
+            answer = client.post("/", content=body, headers=headers)
+            assert answer.json()["outcome"] == "waiting", answer.text
+
+        def saved() -> bool:
+            try:
+                return len(read_snapshot(halves)["halves"]) == 1
+            except (FileNotFoundError, KeyError):
+                return False
+
+        wait_for(saved, "the snapshot of the waiting request")
+    finally:
+        kill_9(first)
+
+    def pending(client: httpx.Client) -> float:
+        text = client.get("/metrics").text
+        return next(
+            float(x.split()[1])
+            for x in text.splitlines()
+            if x.startswith("drift_cloudevents_pending ")
+        )
+
+    with (
+        sidecar(tmp_path, config, "second") as second,
+        httpx.Client(base_url=second.url, timeout=10) as client,
+    ):
+        part = {"model": "(cloudevents)", "outcome": "restored"}
+        assert metric(client, "drift_state_restore_total", **part) == 1
+        assert pending(client) == 1
+        paired = {"outcome": "paired", "source": "kserve"}
+        assert metric(client, "drift_cloudevents_total", **paired) == 0
+        assert metric(client, "drift_window_samples", model=MODEL) == 0
+        headers, body = kserve_event("response", {"predictions": [0.5]})
+        answer = client.post("/", content=body, headers=headers)
+        assert answer.json() == {"outcome": "paired", "model": MODEL, "samples": 1}, answer.text
+        assert metric(client, "drift_cloudevents_total", **paired) == 1
+        wait_for(
+            lambda: metric(client, "drift_window_samples", model=MODEL) == 1, "the paired sample"
+        )
+        assert pending(client) == 0
+    assert "restored 1 CloudEvents half(s)" in second.output()
