@@ -82,7 +82,8 @@ class ReferenceConfig(StrictModel):
     sample_seed: int = Field(0, ge=0, description="seed of the row sample")
     cache_dir: Path | None = Field(
         None,
-        description="profile cache for clearml/s3 sources "
+        description="profile cache of every source (file references keyed by path, size and "
+        "mtime); 3 versions per configuration, 3 configurations per model "
         "(default: /var/lib/drift-sidecar/cache if writable, else a temp dir)",
     )
 

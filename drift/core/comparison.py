@@ -1,6 +1,11 @@
 """The engine as a function for notebooks and pipelines: two frames in, a ``DriftReport`` out.
 
-Cheap to import: no evidently, no web framework.
+Cheap to import: no evidently, no web framework, no scipy.stats until a method needs it.
+
+``compare`` summarizes the current frame straight from its columns (``snapshot_from_frame``),
+with the numbers a window filled with the same rows would give: numerical columns sorted from
+a float64 view, categorical ones coded against the reference's vocabulary with
+``pandas.factorize``; columns in parallel where the process has more than one core.
 """
 
 from __future__ import annotations
@@ -11,11 +16,18 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
+from drift.core.columns import (
+    CategoricalData,
+    ColumnData,
+    NumericData,
+    float_values,
+    map_columns,
+)
 from drift.core.engine import check_options, evaluate
 from drift.core.options import ColumnsConfig, DriftConfig
-from drift.core.reference import ReferenceProfile, build_profile
+from drift.core.reference import ColumnProfile, ReferenceProfile, build_profile
 from drift.core.report import DriftReport
-from drift.core.window import CountWindow
+from drift.core.window import CountWindow, WindowSnapshot
 from drift.errors import ConfigError
 
 _ROLE_SHORTCUTS = frozenset(ColumnsConfig.model_fields)
@@ -46,13 +58,17 @@ def build_options(
         ) from None
 
 
+def _check_columns(profile: ReferenceProfile, current: pd.DataFrame) -> None:
+    missing = [name for name in profile.columns if name not in current.columns]
+    if missing:
+        raise ConfigError([(name, "not in the current data") for name in missing])
+
+
 def window_from_frame(
     profile: ReferenceProfile, current: pd.DataFrame, max_categories: int = 10_000
 ) -> CountWindow:
     """A window holding every row of ``current`` (in order) for the profile's columns."""
-    missing = [name for name in profile.columns if name not in current.columns]
-    if missing:
-        raise ConfigError([(name, "not in the current data") for name in missing])
+    _check_columns(profile, current)
     window = CountWindow(
         profile.column_types,
         max(1, len(current)),
@@ -61,6 +77,26 @@ def window_from_frame(
     )
     window.append({name: current[name].tolist() for name in profile.columns}, len(current))
     return window
+
+
+def snapshot_from_frame(
+    profile: ReferenceProfile, current: pd.DataFrame, max_categories: int = 10_000
+) -> WindowSnapshot:
+    """What ``window_from_frame(...).snapshot()`` gives, without the window: each column
+    summarized from the frame's data (``NumericData.from_values`` of a float64 view,
+    ``CategoricalData.coded`` against the reference's categories), columns in parallel."""
+    _check_columns(profile, current)
+    work = [(col, current[col.name]) for col in profile.columns.values()]
+
+    def summarize(item: tuple[ColumnProfile, pd.Series]) -> ColumnData:
+        col, series = item
+        if isinstance(col.data, CategoricalData):
+            return CategoricalData.coded(series, col.data.categories, max_categories)
+        return NumericData.from_values(float_values(series))
+
+    summaries = map_columns(summarize, work)
+    columns = {col.name: data for (col, _), data in zip(work, summaries, strict=True)}
+    return WindowSnapshot(columns=columns, samples=len(current), total_seen=len(current))
 
 
 def compare(
@@ -87,5 +123,6 @@ def compare(
     problems = check_options(model, profile, options, window_size=len(current))
     if problems:
         raise ConfigError(problems)
-    window = window_from_frame(profile, current, options.max_categories)
-    return evaluate(model, profile, window.snapshot(), options, window_size=window.size)
+    snapshot = snapshot_from_frame(profile, current, options.max_categories)
+    window_size = max(1, len(current))
+    return evaluate(model, profile, snapshot, options, window_size=window_size, parallel=True)

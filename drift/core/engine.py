@@ -7,9 +7,8 @@ import math
 import time
 
 import numpy as np
-from scipy.stats import false_discovery_control
 
-from drift.core.columns import ColumnData, ColumnType
+from drift.core.columns import ColumnData, ColumnType, map_columns
 from drift.core.options import DriftConfig
 from drift.core.reference import ColumnProfile, ReferenceProfile
 from drift.core.report import ColumnDrift, ColumnStatus, DriftReport
@@ -90,6 +89,8 @@ def adjusted_p_values(p_values: np.ndarray, correction: str) -> np.ndarray:
     if correction == "bonferroni":
         bonferroni: np.ndarray = np.minimum(1.0, p_values * p_values.size)
         return bonferroni
+    from scipy.stats import false_discovery_control
+
     adjusted: np.ndarray = false_discovery_control(p_values, method="bh")
     return adjusted
 
@@ -118,6 +119,18 @@ def correct(columns: tuple[ColumnDrift, ...], correction: str) -> tuple[ColumnDr
     return tuple(out)
 
 
+def score_columns(
+    columns: list[ColumnProfile],
+    window: WindowSnapshot,
+    options: DriftConfig,
+    parallel: bool = False,
+) -> list[ColumnDrift]:
+    """``column_drift`` of each column; with ``parallel``, spread over the column threads
+    (``map_columns``; the results do not depend on it)."""
+    pairs = [(col, window.columns[col.name]) for col in columns]
+    return map_columns(lambda pair: column_drift(pair[0], pair[1], options), pairs, parallel)
+
+
 def evaluate(
     model: str,
     profile: ReferenceProfile,
@@ -125,18 +138,23 @@ def evaluate(
     options: DriftConfig,
     window_size: int,
     now: float | None = None,
+    parallel: bool = False,
 ) -> DriftReport:
+    """One evaluation of ``window`` against ``profile``. ``parallel`` scores the columns in
+    threads; off by default, as the service's evaluator uses it: the tests' passes over the
+    sorted values are bound by memory, not by the core, and gained nothing from a second core
+    in the benchmarks (benchmarks/README.md), while a sidecar should leave the pod's other
+    cores to the model server."""
     started = time.perf_counter()
-    features = correct(
-        tuple(column_drift(col, window.columns[col.name], options) for col in profile.features),
-        options.correction,
-    )
     pred_profile = profile.prediction
-    prediction = (
-        None
-        if pred_profile is None
-        else column_drift(pred_profile, window.columns[pred_profile.name], options)
+    scored = score_columns(
+        [*profile.features, *([pred_profile] if pred_profile is not None else [])],
+        window,
+        options,
+        parallel,
     )
+    prediction = scored.pop() if pred_profile is not None else None
+    features = correct(tuple(scored), options.correction)
     evaluated = [c for c in features if c.status is ColumnStatus.OK]
     return DriftReport(
         model=model,

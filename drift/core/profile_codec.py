@@ -68,7 +68,7 @@ def load_profile(data: bytes) -> ReferenceProfile:
     for i, entry in enumerate(header["columns"]):
         kind = ColumnType(entry["type"])
         if f"values_{i}" in archive:
-            values = np.array(archive[f"values_{i}"], dtype=np.float64)
+            values = np.asarray(archive[f"values_{i}"], dtype=np.float64)  # a fresh array
             column_data: NumericData | CategoricalData = NumericData.from_sorted(
                 values, int(entry["n_missing"])
             )

@@ -22,6 +22,8 @@ from drift.core.columns import (
     NumericData,
     SampleSchema,
     canonical_category,
+    float_values,
+    map_columns,
 )
 from drift.core.options import ColumnsConfig
 from drift.core.performance import (
@@ -147,8 +149,22 @@ def infer_column_type(series: pd.Series) -> ColumnType | None:
 
 def _column_data(series: pd.Series, column_type: ColumnType, max_categories: int) -> ColumnData:
     if column_type is ColumnType.NUMERICAL:
-        return NumericData.from_raw(series.to_numpy(dtype=float, na_value=float("nan")))
+        return NumericData.from_values(float_values(series))
     return CategoricalData.from_series(series).top(max_categories)
+
+
+def _summarize(
+    frame: pd.DataFrame, specs: list[tuple[str, ColumnType, Role]], max_categories: int
+) -> dict[str, ColumnProfile]:
+    """The columns' summaries, computed in parallel (``map_columns``), in the order of
+    ``specs``. The series are taken from the frame here, in the calling thread."""
+    work = [(name, kind, role, frame[name]) for name, kind, role in specs]
+
+    def summarize(item: tuple[str, ColumnType, Role, pd.Series]) -> ColumnProfile:
+        name, kind, role, series = item
+        return ColumnProfile(name, kind, role, _column_data(series, kind, max_categories))
+
+    return {profile.name: profile for profile in map_columns(summarize, work)}
 
 
 def build_profile(
@@ -223,22 +239,9 @@ def build_profile(
         if roles.categorical is not None
         else [n for n, k in inferred.items() if k is ColumnType.CATEGORICAL]
     )
-    columns: dict[str, ColumnProfile] = {}
-    for name in numerical:
-        columns[name] = ColumnProfile(
-            name,
-            ColumnType.NUMERICAL,
-            Role.FEATURE,
-            _column_data(frame[name], ColumnType.NUMERICAL, max_categories),
-        )
-    for name in categorical:
-        columns[name] = ColumnProfile(
-            name,
-            ColumnType.CATEGORICAL,
-            Role.FEATURE,
-            _column_data(frame[name], ColumnType.CATEGORICAL, max_categories),
-        )
-    if not columns:
+    specs = [(name, ColumnType.NUMERICAL, Role.FEATURE) for name in numerical]
+    specs += [(name, ColumnType.CATEGORICAL, Role.FEATURE) for name in categorical]
+    if not specs:
         raise ReferenceSchemaError(
             source, "(features)", "none of the reference's columns can be monitored"
         )
@@ -255,12 +258,8 @@ def build_profile(
                 roles.prediction,
                 f"is a numerical prediction but has type {frame[roles.prediction].dtype}",
             )
-        columns[roles.prediction] = ColumnProfile(
-            roles.prediction,
-            pred_type,
-            Role.PREDICTION,
-            _column_data(frame[roles.prediction], pred_type, max_categories),
-        )
+        specs.append((roles.prediction, pred_type, Role.PREDICTION))
+    columns = _summarize(frame, specs, max_categories)
     reference_performance = (
         _performance(frame, roles, source, task, positive_label)
         if roles.target and roles.prediction

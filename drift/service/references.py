@@ -4,11 +4,22 @@
 profile of that version when there is one, else downloads and profiles the data and caches the
 result. When the source is unreachable and nothing is installed yet, it serves the profile
 cached last (``ReferenceInfo.cached``), so a restart during a ClearML/S3 outage still monitors.
-Local files are not cached: the file is its own cache.
+
+Local files are cached too, keyed by path, size and modification time (their version), so a
+restart, a rolling update or a new replica with the same file and config reads the profile
+(milliseconds) instead of the file and its profiling. A local file that is missing or unreadable
+is an error, never served from the cache: the file is what the operator configured. Its profile
+is written to the cache in a thread of its own, off the path to ready (a missed entry only costs
+the next start a profiling); the process waits for that write when it exits, at most
+``CACHE_WRITE_EXIT_SECONDS``. A remote source's profile is cached before it is installed: the
+fallback above relies on it.
 """
 
 from __future__ import annotations
 
+import atexit
+import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -22,6 +33,9 @@ from drift.ports import ReferenceSource, ReferenceVersion
 from drift.redact import redact
 from drift.sources.cache import CachedEntry, ProfileCache, default_cache_dir
 from drift.sources.file import FileReference
+
+log = logging.getLogger(__name__)
+CACHE_WRITE_EXIT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -91,11 +105,10 @@ class ReferenceLoader:
         self.config = config
         self.source = reference_source(config)
         ref = config.reference
-        self.cache = (
-            None
-            if ref.kind == "file"
-            else ProfileCache(ref.cache_dir or default_cache_dir(), model, config)
-        )
+        self.cache = ProfileCache(ref.cache_dir or default_cache_dir(), model, config)
+        #: serve the profile cached last while the source is down (not for local files)
+        self.fallback = ref.kind != "file"
+        self._writing: threading.Thread | None = None
 
     def public(self, text: str) -> str:
         """``text`` for responses: a local file's path replaced by ``file`` (paths stay in the
@@ -118,10 +131,11 @@ class ReferenceLoader:
 
         Raises ``ReferenceUnavailable`` (source down, bad id, no such file), or a schema/config
         error naming the column and the version."""
+        self.wait_cached()
         try:
             version = self.source.current()
         except ReferenceUnavailable as exc:
-            if installed is None and self.cache is not None:
+            if installed is None and self.fallback:
                 hit = self.cache.latest()
                 if hit is not None:
                     entry, profile = hit
@@ -132,19 +146,44 @@ class ReferenceLoader:
             raise
         if installed is not None and not installed.cached and installed.version_id == version.id:
             return None
-        if self.cache is not None:
-            hit = self.cache.get(version.id)
-            if hit is not None:
-                entry, profile = hit
-                _check(self.model, self.config, profile)
-                self.cache.mark_latest(entry)
-                return LoadedReference(profile, self._info(entry))
+        hit = self.cache.get(version.id)
+        if hit is not None:
+            entry, profile = hit
+            _check(self.model, self.config, profile)
+            self.cache.mark_latest(entry)
+            return LoadedReference(profile, self._info(entry))
         return self._fetch(version)
 
     def _fetch(self, version: ReferenceVersion) -> LoadedReference:
         frame = self.source.load(version)
         profile = profile_frame(self.model, self.config, frame, version.description)
         entry = CachedEntry(version, time.time())
-        if self.cache is not None:
+        if self.fallback:
             self.cache.put(entry, profile)
+        else:
+            self._put_in_background(entry, profile)
         return LoadedReference(profile, self._info(entry))
+
+    def wait_cached(self, timeout: float | None = None) -> None:
+        """Wait until the profile loaded last is in the cache (or its write failed)."""
+        if self._writing is not None:
+            self._writing.join(timeout)
+
+    def _put_in_background(self, entry: CachedEntry, profile: ReferenceProfile) -> None:
+        def write() -> None:
+            try:
+                self.cache.put(entry, profile)
+            except Exception:  # the cache is an optimization: never fail a load for it
+                log.warning(
+                    "model %s: cannot cache the reference profile", self.model, exc_info=True
+                )
+            finally:
+                atexit.unregister(wait)
+
+        def wait() -> None:
+            thread.join(CACHE_WRITE_EXIT_SECONDS)
+
+        thread = threading.Thread(target=write, name=f"drift-cache-{self.model}", daemon=True)
+        atexit.register(wait)
+        thread.start()
+        self._writing = thread

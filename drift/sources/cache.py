@@ -5,7 +5,10 @@ Layout: ``<cache_dir>/<model>/<key>/<version-hash>.npz`` (``drift.core.profile_c
 ``key`` hashes everything that shapes a profile (the source settings, column roles, sampling,
 ``max_categories`` and the codec format), so changing the config never serves a stale profile.
 Writes go to a temp file and are renamed, so a crash leaves no half-written entry. A cache that
-cannot be written (read-only volume) is logged and otherwise ignored.
+cannot be written (read-only volume) is logged and otherwise ignored. Each directory keeps the
+``KEEP_VERSIONS`` versions written last (a refreshed source adds one per new version), and each
+model the ``KEEP_KEYS`` configurations written last (a changed config, or another file, is a
+new key): the cache does not grow with every file or config a host has seen.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +29,8 @@ from drift.ports import ReferenceVersion
 
 log = logging.getLogger(__name__)
 DEFAULT_DIR = Path("/var/lib/drift-sidecar/cache")
+KEEP_VERSIONS = 3
+KEEP_KEYS = 3
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,37 @@ class ProfileCache:
             _atomic_write(self.dir / "latest.json", meta.encode())
         except OSError as exc:
             log.warning("cannot write the reference cache in %s: %s", self.dir, exc)
+            return
+        self._prune(keep=stem)
+        self._prune_keys()
+
+    def _prune(self, keep: str) -> None:
+        """Remove all but the ``KEEP_VERSIONS`` entries written last (``keep`` always stays)."""
+        try:
+            entries = sorted(
+                (p for p in self.dir.glob("*.npz") if p.stem != keep),
+                key=lambda p: p.stat().st_mtime_ns,
+                reverse=True,
+            )
+            for old in entries[KEEP_VERSIONS - 1 :]:
+                old.unlink(missing_ok=True)
+                old.with_suffix(".json").unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot prune the reference cache in %s: %s", self.dir, exc)
+
+    def _prune_keys(self) -> None:
+        """Remove all but the ``KEEP_KEYS`` key directories of this model written last (this
+        one always stays)."""
+        try:
+            others = sorted(
+                (d for d in self.dir.parent.iterdir() if d.is_dir() and d != self.dir),
+                key=lambda d: d.stat().st_mtime_ns,
+                reverse=True,
+            )
+            for old in others[KEEP_KEYS - 1 :]:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError as exc:
+            log.warning("cannot prune the reference cache in %s: %s", self.dir.parent, exc)
 
     def get(self, version_id: str) -> tuple[CachedEntry, ReferenceProfile] | None:
         stem = self._stem(version_id)

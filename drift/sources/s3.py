@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import io
 from typing import Any
 
 import pandas as pd
@@ -18,7 +17,7 @@ import pandas as pd
 from drift.config import S3ReferenceConfig
 from drift.errors import ReferenceUnavailable
 from drift.ports import ReferenceVersion
-from drift.sources.file import concat_frames, detect_format
+from drift.sources.file import concat_frames, detect_format, read_data
 
 
 def _boto3() -> Any:
@@ -118,15 +117,5 @@ class S3Reference:
             fmt = detect_format(key, self.format, self.description)
             body = self._call("get_object", s3.get_object, Bucket=self.bucket, Key=key)["Body"]
             data = self._call("read", body.read)
-            try:
-                frame = (
-                    pd.read_parquet(io.BytesIO(data))
-                    if fmt == "parquet"
-                    else pd.read_csv(io.BytesIO(data))
-                )
-            except Exception as exc:  # pandas/pyarrow raise many types for a bad file
-                raise ReferenceUnavailable(
-                    self.description, f"cannot read {fmt} {key}: {exc}"
-                ) from exc
-            frames.append(frame)
+            frames.append(read_data(data, fmt, self.description, key))
         return concat_frames(frames, self.description)

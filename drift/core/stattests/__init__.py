@@ -89,11 +89,14 @@ METHODS: dict[str, Method] = {
 
 
 def union_n_unique(ref: ColumnData, cur: ColumnData, limit: int) -> int:
-    """Unique values of reference and current together, exact up to ``limit`` + 1."""
+    """Unique values of reference and current together, exact up to ``limit`` + 1 (a larger
+    count may be returned as ``limit`` + 1)."""
+    if isinstance(ref, NumericData) and isinstance(cur, NumericData):
+        if ref.n_unique_up_to(limit + 1) > limit:
+            return limit + 1
+        return int(np.union1d(ref.unique_counts[0], cur.unique_counts[0]).size)
     if ref.n_unique > limit:
         return ref.n_unique
-    if isinstance(ref, NumericData) and isinstance(cur, NumericData):
-        return int(np.union1d(ref.unique_counts[0], cur.unique_counts[0]).size)
     return len(set(ref.value_counts()) | set(cur.value_counts()))
 
 

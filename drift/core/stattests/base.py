@@ -4,7 +4,10 @@ evidently's binning. Pure functions of ``ColumnData``; no I/O."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -46,6 +49,22 @@ class Method:
     @property
     def is_p_value(self) -> bool:
         return self.direction in (Direction.P_LE, Direction.P_LT)
+
+
+_WARNINGS_LOCK = threading.Lock()
+
+
+@contextmanager
+def ignoring_warnings(*filters: tuple[str, type[Warning]]) -> Iterator[None]:
+    """Ignore the warnings matching these (message regex, category) pairs inside the block.
+
+    ``warnings.catch_warnings`` saves and restores process-wide state; columns are scored in
+    threads (``drift.core.columns.map_columns``), so these blocks take one lock: two of them
+    never interleave and restore each other's filters out of order."""
+    with _WARNINGS_LOCK, warnings.catch_warnings():
+        for message, category in filters:
+            warnings.filterwarnings("ignore", message, category)
+        yield
 
 
 def numeric_values(data: ColumnData) -> np.ndarray:

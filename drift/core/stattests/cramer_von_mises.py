@@ -24,8 +24,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.special import gammaln, kv
-from scipy.stats import rankdata
 
 from drift.core.columns import FloatArray
 
@@ -33,6 +31,8 @@ from drift.core.columns import FloatArray
 def cvm_2samp(x: FloatArray, y: FloatArray) -> float:
     """p-value of the two-sample test, method "auto" (exact if both samples have <= 20 values,
     else asymptotic). Both samples need at least two values."""
+    from scipy.stats import rankdata
+
     xa, ya = np.sort(x), np.sort(y)
     nx, ny = len(xa), len(ya)
     exact = max(nx, ny) <= 20
@@ -91,6 +91,8 @@ def _pval_cvm_2samp_exact(s: Any, m: int, n: int) -> np.float64:
 def _cdf_cvm_inf(x: Any) -> Any:
     """CDF of the Cramér-von Mises statistic for infinite sample size (Csörgő and Faraway 1996,
     eq. 1.2), adding terms until they are below 1e-7."""
+    from scipy.special import gammaln, kv
+
     x = np.asarray(x)
 
     def term(x: Any, k: int) -> Any:

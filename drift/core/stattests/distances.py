@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 from drift.core.columns import ColumnData, ColumnType
 from drift.core.stattests.base import (
@@ -34,8 +33,10 @@ def psi(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
 def kl_div(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
     """Kullback-Leibler divergence KL(reference || current), natural log, of the same filled
     shares: ``scipy.stats.entropy``, which renormalizes both (the filling adds a little mass)."""
+    from scipy.stats import entropy
+
     r, c = filled_binned_shares(ref, cur, column_type)
-    return float(stats.entropy(r, c))
+    return float(entropy(r, c))
 
 
 def hellinger(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
@@ -80,4 +81,6 @@ def hellinger(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> floa
 def ed(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
     """Energy distance (``scipy.stats.energy_distance``): sqrt(2) times the L2 distance between
     the two empirical CDFs. Drift when strictly above the threshold (evidently's ``>``)."""
-    return float(stats.energy_distance(numeric_values(ref), numeric_values(cur)))
+    from scipy.stats import energy_distance
+
+    return float(energy_distance(numeric_values(ref), numeric_values(cur)))

@@ -16,13 +16,11 @@ evaluation.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
-from scipy import stats
 
 from drift.core.columns import ColumnData, ColumnType
-from drift.core.stattests.base import numeric_values, union_counts
+from drift.core.stattests.base import ignoring_warnings, numeric_values, union_counts
 from drift.core.stattests.cramer_von_mises import cvm_2samp
 
 
@@ -31,14 +29,17 @@ def anderson(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float
     interpolates it from a table, so it is capped to [0.001, 0.25] (with a warning, which is
     expected here and dropped). NaN when both samples together hold a single distinct value or
     at most three values (scipy raises, or returns NaN for three)."""
+    from scipy import stats
+
     ref_values, cur_values = numeric_values(ref), numeric_values(cur)
     if ref_values.size + cur_values.size < 3:
         return math.nan
     if ref_values[0] == ref_values[-1] == cur_values[0] == cur_values[-1]:
         return math.nan
-    # catch_warnings is process-wide; the service evaluates in a single thread
-    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "p-value (capped|floored)", UserWarning)
+    with (
+        np.errstate(divide="ignore", invalid="ignore"),
+        ignoring_warnings(("p-value (capped|floored)", UserWarning)),
+    ):
         result = stats.anderson_ksamp([ref_values, cur_values], variant="midrank")
     return float(result.pvalue)
 
@@ -58,6 +59,8 @@ def mannw(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
     reference tends to be smaller than the current sample; a shift the other way is not
     drift). scipy's default method (exact for small samples without ties, else normal
     approximation with continuity correction)."""
+    from scipy import stats
+
     result = stats.mannwhitneyu(numeric_values(ref), numeric_values(cur), alternative="less")
     return float(result.pvalue)
 
@@ -65,10 +68,15 @@ def mannw(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
 def t_test(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
     """Student's two-sample t-test p-value, pooled variance (``ttest_ind`` defaults). NaN when
     it is undefined (one value per sample, or no variance at all)."""
-    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-        # scipy warns when the samples are (nearly) constant; the p-value it returns stands
-        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
-        warnings.filterwarnings("ignore", "Degrees of freedom <= 0", RuntimeWarning)
+    from scipy import stats
+
+    # scipy warns when the samples are (nearly) constant; the p-value it returns stands
+    with (
+        np.errstate(divide="ignore", invalid="ignore"),
+        ignoring_warnings(
+            ("Precision loss occurred", RuntimeWarning), ("Degrees of freedom <= 0", RuntimeWarning)
+        ),
+    ):
         result = stats.ttest_ind(numeric_values(ref), numeric_values(cur))
     return float(result.pvalue)
 
@@ -79,13 +87,14 @@ def es(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
     sample has fewer than 5 values. scipy's warning that the estimated covariance matrix is
     rank deficient (few distinct values) is dropped; its p-value (with the rank as degrees of
     freedom) is kept, as in evidently."""
+    from scipy import stats
+
     ref_values, cur_values = numeric_values(ref), numeric_values(cur)
     if ref_values.size < 5 or cur_values.size < 5:
         return math.nan
     if stats.iqr(np.concatenate((ref_values, cur_values))) == 0:
         return math.nan
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Estimated covariance matrix does not", UserWarning)
+    with ignoring_warnings(("Estimated covariance matrix does not", UserWarning)):
         result = stats.epps_singleton_2samp(ref_values, cur_values)
     return float(result.pvalue)
 
@@ -100,6 +109,8 @@ def fisher_exact(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> f
     sizes are tested (evidently refuses them, a check the 2x2 table does not need), so the test
     is usable on a window smaller than the reference. Equal sizes give evidently's number.
     """
+    from scipy import stats
+
     _, r, c = union_counts(ref, cur)
     if r.size > 2:  # includes either sample having more than two
         return math.nan
@@ -121,6 +132,8 @@ def g_test(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
     those give evidently's number), which makes the test usable on a window. A category the
     reference never had gives statistic inf, p-value 0; a single category gives NaN (zero
     degrees of freedom)."""
+    from scipy import stats
+
     _, r, c = union_counts(ref, cur)
     with np.errstate(divide="ignore", invalid="ignore"):
         result = stats.power_divergence(c, r * (cur.n / ref.n), lambda_="log-likelihood")
