@@ -43,6 +43,21 @@ def reference_frame(rows: int = 800, seed: int = 1) -> pd.DataFrame:
     )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _profile_cache_in_a_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The default profile cache of in-process services (``/var/lib/drift-sidecar/cache`` when
+    writable) is a temp dir of the test session: tests neither read profiles another run left
+    there nor fill it."""
+    from drift.sources import cache
+
+    original = cache.DEFAULT_DIR
+    cache.DEFAULT_DIR = tmp_path_factory.mktemp("profile-cache")
+    try:
+        yield
+    finally:
+        cache.DEFAULT_DIR = original
+
+
 @pytest.fixture
 def reference_csv(tmp_path: Path) -> Path:
     path = tmp_path / "reference.csv"
