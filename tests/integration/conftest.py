@@ -244,28 +244,70 @@ def _wait_http_ok(running: Running, path: str, timeout: float) -> None:
     )
 
 
-@pytest.fixture
-def sidecar(sidecar_config: SidecarConfig, tmp_path: Path) -> Iterator[Running]:
-    """The real service process on 127.0.0.1, ready (all references loaded)."""
+def serve(
+    config: Path, home: Path, name: str = "sidecar", timeout: float = SIDECAR_READY_TIMEOUT
+) -> Running:
+    """``drift-sidecar serve --config`` on 127.0.0.1 at a free port, its output in
+    ``home/<name>.log``; ready (``/readyz`` 200) when returned, stopped if it never gets ready.
+    The caller stops it (``_stop``), or uses ``serving``."""
     port = free_port()
-    command = [
-        *sidecar_command(),
-        "serve",
-        "--config",
-        str(sidecar_config.path),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    command = [*sidecar_command(), "serve", "--config", str(config)]
     running = _start(
-        "drift-sidecar", command, f"http://127.0.0.1:{port}", tmp_path / "sidecar.log", tmp_path
+        "drift-sidecar",
+        [*command, "--host", "127.0.0.1", "--port", str(port)],
+        f"http://127.0.0.1:{port}",
+        home / f"{name}.log",
+        home,
     )
     try:
-        _wait_http_ok(running, "/readyz", SIDECAR_READY_TIMEOUT)
+        _wait_http_ok(running, "/readyz", timeout)
+    except BaseException:
+        _stop(running)
+        raise
+    return running
+
+
+@contextmanager
+def serving(config: Path, home: Path, name: str = "sidecar") -> Iterator[Running]:
+    """``serve``, stopped when the block ends."""
+    running = serve(config, home, name)
+    try:
         yield running
     finally:
         _stop(running)
+
+
+KSERVE_FEATURES = (*NUMERICAL, "segment")
+"""The features of ``kserve_model_config``'s model, in the order of a KServe instance."""
+
+
+def kserve_model_config(home: Path, server: str, window: int = 500, extra: str = "") -> Path:
+    """Write ``m1.csv`` (``REFERENCE_ROWS`` rows of ``make_rows``) and ``sidecar.yaml`` in
+    ``home``: ``server`` (the ``server:`` section as YAML), then the model ``m1``
+    (``NUMERICAL`` and ``segment``, a numerical prediction, a count window of ``window``
+    samples, step 100) taking the KServe events of ``iris``, then ``extra`` (more lines of the
+    model, indented by four spaces). Returns the config's path."""
+    make_rows(np.random.default_rng(1), REFERENCE_ROWS).to_csv(home / "m1.csv", index=False)
+    features = ", ".join(KSERVE_FEATURES)
+    config = home / "sidecar.yaml"
+    config.write_text(
+        server + "models:\n"
+        "  m1:\n"
+        "    reference: {path: m1.csv, format: csv}\n"
+        f"    columns: {{numerical: [{', '.join(NUMERICAL)}], categorical: [segment], "
+        "prediction: prediction, prediction_type: numerical}\n"
+        f"    window: {{size: {window}, step: 100}}\n"
+        f"    kserve: {{inference_service: iris, features: [{features}]}}\n" + extra,
+        encoding="utf-8",
+    )
+    return config
+
+
+@pytest.fixture
+def sidecar(sidecar_config: SidecarConfig, tmp_path: Path) -> Iterator[Running]:
+    """The real service process on 127.0.0.1, ready (all references loaded)."""
+    with serving(sidecar_config.path, tmp_path) as running:
+        yield running
 
 
 @pytest.fixture

@@ -11,19 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 
 from .conftest import (
     NUMERICAL,
-    REFERENCE_ROWS,
     Running,
-    _start,
-    _stop,
-    _wait_http_ok,
-    free_port,
-    make_rows,
-    sidecar_command,
+    kserve_model_config,
+    serving,
 )
 
 pytestmark = pytest.mark.integration
@@ -38,36 +32,13 @@ FEATURES = [*NUMERICAL, "segment"]
 
 @pytest.fixture
 def sidecar(tmp_path: Path) -> Iterator[Running]:
-    make_rows(np.random.default_rng(1), REFERENCE_ROWS).to_csv(tmp_path / "m1.csv", index=False)
     auth = ""
     for cls, token in TOKENS.items():
         (tmp_path / cls).write_text(token + "\n", encoding="utf-8")
         auth += f"    {cls}: {{token_file: {tmp_path / cls}}}\n"
-    config = tmp_path / "sidecar.yaml"
-    config.write_text(
-        "server:\n  log_level: warning\n  auth:\n" + auth + "    metrics: true\n" + "models:\n"
-        "  m1:\n"
-        "    reference: {path: m1.csv, format: csv}\n"
-        f"    columns: {{numerical: [{', '.join(NUMERICAL)}], categorical: [segment], "
-        "prediction: prediction, prediction_type: numerical}\n"
-        "    window: {size: 500, step: 100}\n"
-        f"    kserve: {{inference_service: iris, features: [{', '.join(FEATURES)}]}}\n",
-        encoding="utf-8",
-    )
-    port = free_port()
-    command = [*sidecar_command(), "serve", "--config", str(config), "--port", str(port)]
-    running = _start(
-        "drift-sidecar",
-        [*command, "--host", "127.0.0.1"],
-        f"http://127.0.0.1:{port}",
-        tmp_path / "sidecar.log",
-        tmp_path,
-    )
-    try:
-        _wait_http_ok(running, "/readyz", 20.0)
+    server = "server:\n  log_level: warning\n  auth:\n" + auth + "    metrics: true\n"
+    with serving(kserve_model_config(tmp_path, server), tmp_path) as running:
         yield running
-    finally:
-        _stop(running)
 
 
 def bearer(cls: str) -> dict[str, str]:

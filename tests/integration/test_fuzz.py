@@ -63,14 +63,11 @@ from drift.service.auth import RouteClass, route_class
 
 from .conftest import (
     NUMERICAL,
-    REFERENCE_ROWS,
     Running,
-    _start,
     _stop,
-    _wait_http_ok,
-    free_port,
+    kserve_model_config,
     make_rows,
-    sidecar_command,
+    serve,
     to_samples,
 )
 
@@ -92,24 +89,12 @@ TOKENS = {
 
 
 def write_config(home: Path, auth: bool) -> Path:
-    make_rows(np.random.default_rng(1), REFERENCE_ROWS).to_csv(home / "m1.csv", index=False)
     server = "server: {log_level: warning}\n"
     if auth:
         tokens = ", ".join(f"{cls}: {{token: {token}}}" for cls, token in TOKENS.items())
         server = f"server: {{log_level: warning, auth: {{{tokens}}}}}\n"
-    config = home / "sidecar.yaml"
-    config.write_text(
-        server + "models:\n"
-        "  m1:\n"
-        "    reference: {path: m1.csv, format: csv}\n"
-        f"    columns: {{numerical: [{', '.join(NUMERICAL)}], categorical: [segment], "
-        "prediction: prediction, prediction_type: numerical}\n"
-        "    window: {size: 200, step: 100}\n"
-        f"    kserve: {{inference_service: {SERVICES[0]}, features: [{', '.join(FEATURES)}]}}\n"
-        f"    seldon: {{deployment: {SERVICES[1]}, features: [{', '.join(FEATURES)}]}}\n",
-        encoding="utf-8",
-    )
-    return config
+    seldon = f"    seldon: {{deployment: {SERVICES[1]}, features: [{', '.join(FEATURES)}]}}\n"
+    return kserve_model_config(home, server, window=200, extra=seldon)
 
 
 def bearer(route_class: str) -> dict[str, str]:
@@ -119,18 +104,8 @@ def bearer(route_class: str) -> dict[str, str]:
 @contextmanager
 def run_sidecar(home: Path, auth: bool) -> Iterator[Running]:
     """The real sidecar, ready, with an evaluation of 200 good samples behind it."""
-    config = write_config(home, auth)
-    port = free_port()
-    command = [*sidecar_command(), "serve", "--config", str(config), "--port", str(port)]
-    running = _start(
-        "drift-sidecar",
-        [*command, "--host", "127.0.0.1"],
-        f"http://127.0.0.1:{port}",
-        home / "sidecar.log",
-        home,
-    )
+    running = serve(write_config(home, auth), home)
     try:
-        _wait_http_ok(running, "/readyz", 20.0)
         samples = to_samples(make_rows(np.random.default_rng(2), 200), "warmup")
         with httpx.Client(base_url=running.url, timeout=10.0) as client:
             headers = bearer("ingest") if auth else {}

@@ -32,14 +32,9 @@ import pytest
 
 from .conftest import (
     NUMERICAL,
-    REFERENCE_ROWS,
     Running,
-    _start,
-    _stop,
-    _wait_http_ok,
-    free_port,
-    make_rows,
-    sidecar_command,
+    kserve_model_config,
+    serving,
 )
 
 pytestmark = pytest.mark.integration
@@ -56,33 +51,9 @@ FEATURES = [*NUMERICAL, "segment"]
 def sidecar(tmp_path: Path) -> Iterator[Running]:
     """The real sidecar with one model ``m1`` that also takes KServe events (defaults for the
     body limit, 10 MiB, and the samples per request, 100,000)."""
-    make_rows(np.random.default_rng(1), REFERENCE_ROWS).to_csv(tmp_path / "m1.csv", index=False)
-    config = tmp_path / "sidecar.yaml"
-    config.write_text(
-        "server: {log_level: warning}\n"
-        "models:\n"
-        "  m1:\n"
-        "    reference: {path: m1.csv, format: csv}\n"
-        f"    columns: {{numerical: [{', '.join(NUMERICAL)}], categorical: [segment], "
-        "prediction: prediction, prediction_type: numerical}\n"
-        "    window: {size: 500, step: 100}\n"
-        f"    kserve: {{inference_service: iris, features: [{', '.join(FEATURES)}]}}\n",
-        encoding="utf-8",
-    )
-    port = free_port()
-    command = [*sidecar_command(), "serve", "--config", str(config), "--port", str(port)]
-    running = _start(
-        "drift-sidecar",
-        [*command, "--host", "127.0.0.1"],
-        f"http://127.0.0.1:{port}",
-        tmp_path / "sidecar.log",
-        tmp_path,
-    )
-    try:
-        _wait_http_ok(running, "/readyz", 20.0)
+    config = kserve_model_config(tmp_path, "server: {log_level: warning}\n")
+    with serving(config, tmp_path) as running:
         yield running
-    finally:
-        _stop(running)
 
 
 # the abusive requests -----------------------------------------------------------------------

@@ -30,12 +30,9 @@ from .conftest import (
     PREDICTION,
     REFERENCE_ROWS,
     Running,
-    _start,
-    _stop,
-    _wait_http_ok,
-    free_port,
     make_rows,
-    sidecar_command,
+    serve,
+    serving,
     to_samples,
 )
 
@@ -75,29 +72,6 @@ def write_config(
         encoding="utf-8",
     )
     return config
-
-
-def run(tmp_path: Path, config: Path, name: str) -> Running:
-    port = free_port()
-    command = [*sidecar_command(), "serve", "--config", str(config)]
-    running = _start(
-        "drift-sidecar",
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        f"http://127.0.0.1:{port}",
-        tmp_path / f"{name}.log",
-        tmp_path,
-    )
-    _wait_http_ok(running, "/readyz", 20.0)
-    return running
-
-
-@contextmanager
-def sidecar(tmp_path: Path, config: Path, name: str) -> Iterator[Running]:
-    running = run(tmp_path, config, name)
-    try:
-        yield running
-    finally:
-        _stop(running)
 
 
 def kill_9(running: Running) -> None:
@@ -169,7 +143,7 @@ def wait_for(condition: Any, what: str, timeout: float = 15.0) -> None:
 def test_a_kill_9_keeps_window_verdict_label_join_and_alert_state(tmp_path: Path) -> None:
     with recording_server() as slack:
         config = write_config(tmp_path, slack_url=slack.url)
-        first = run(tmp_path, config, "first")
+        first = serve(config, tmp_path, "first")
         try:
             with httpx.Client(base_url=first.url, timeout=10) as client:
                 post_samples(client, drifted(300, "s"))
@@ -192,7 +166,7 @@ def test_a_kill_9_keeps_window_verdict_label_join_and_alert_state(tmp_path: Path
             kill_9(first)
 
         started = time.monotonic()
-        with sidecar(tmp_path, config, "second") as second:
+        with serving(config, tmp_path, "second") as second:
             ready_after = time.monotonic() - started
             with httpx.Client(base_url=second.url, timeout=10) as client:
                 assert client.get(f"/v1/models/{MODEL}/drift").json() == before
@@ -234,7 +208,7 @@ def test_a_sigterm_while_slack_hangs_delivers_the_queue_once_after_the_restart(
     with hanging_server() as hanging:
         config = write_config(tmp_path, slack_url=hanging, shutdown_timeout_seconds=3)
         with (
-            sidecar(tmp_path, config, "first") as first,
+            serving(config, tmp_path, "first") as first,
             httpx.Client(base_url=first.url, timeout=10) as client,
         ):
             post_samples(client, drifted(300, "s"))
@@ -247,25 +221,25 @@ def test_a_sigterm_while_slack_hangs_delivers_the_queue_once_after_the_restart(
 
     with recording_server() as slack:
         config = write_config(tmp_path, slack_url=slack.url)
-        with sidecar(tmp_path, config, "second"):
+        with serving(config, tmp_path, "second"):
             wait_for(lambda: len(slack.delivered) == 2, "the saved notifications")
         assert not queue.exists()
         assert slack_states(slack) == ["FIRING", "RESOLVED"]
-        with sidecar(tmp_path, config, "third"):
+        with serving(config, tmp_path, "third"):
             time.sleep(1.0)
         assert len(slack.requests) == 2  # delivered once, not at every start
 
 
 def test_a_changed_window_size_discards_the_snapshot_with_the_reason(tmp_path: Path) -> None:
     with (
-        sidecar(tmp_path, write_config(tmp_path), "first") as first,
+        serving(write_config(tmp_path), tmp_path, "first") as first,
         httpx.Client(base_url=first.url, timeout=10) as client,
     ):
         post_samples(client, drifted(300, "s"))
         verdict(client, 300)
     # SIGTERM: the final snapshot holds the window
     snapshotted(tmp_path, lambda d: d["drift"]["state"]["window"]["samples"] == 300)
-    with sidecar(tmp_path, write_config(tmp_path, window=400), "second") as second:
+    with serving(write_config(tmp_path, window=400), tmp_path, "second") as second:
         with httpx.Client(base_url=second.url, timeout=10) as client:
             assert client.get(f"/v1/models/{MODEL}/drift").status_code == 404
             assert metric(client, "drift_window_samples", model=MODEL) == 0
@@ -301,7 +275,7 @@ def test_a_damaged_snapshot_starts_the_model_empty(
 ) -> None:
     config = write_config(tmp_path)
     with (
-        sidecar(tmp_path, config, "first") as first,
+        serving(config, tmp_path, "first") as first,
         httpx.Client(base_url=first.url, timeout=10) as client,
     ):
         post_samples(client, drifted(300, "s"))
@@ -309,7 +283,7 @@ def test_a_damaged_snapshot_starts_the_model_empty(
     path = tmp_path / "state" / "models" / f"{MODEL}.zip"
     path.write_bytes(damage(path.read_bytes()))
     with (
-        sidecar(tmp_path, config, "second") as second,
+        serving(config, tmp_path, "second") as second,
         httpx.Client(base_url=second.url, timeout=10) as client,
     ):
         assert metric(client, "drift_window_samples", model=MODEL) == 0
@@ -343,7 +317,7 @@ def test_a_kserve_response_after_a_kill_9_pairs_with_the_request_before_it(
         config.read_text() + f"    kserve: {{inference_service: iris, features: {features}}}\n"
     )
     halves = tmp_path / "state" / "cloudevents.zip"
-    first = run(tmp_path, config, "first")
+    first = serve(config, tmp_path, "first")
     try:
         with httpx.Client(base_url=first.url, timeout=10) as client:
             headers, body = kserve_event("request", {"instances": [[0.1, 5.0, 1.0, 2.0, "a"]]})
@@ -369,7 +343,7 @@ def test_a_kserve_response_after_a_kill_9_pairs_with_the_request_before_it(
         )
 
     with (
-        sidecar(tmp_path, config, "second") as second,
+        serving(config, tmp_path, "second") as second,
         httpx.Client(base_url=second.url, timeout=10) as client,
     ):
         part = {"model": "(cloudevents)", "outcome": "restored"}

@@ -26,19 +26,14 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 
 from .conftest import (
     NUMERICAL,
-    REFERENCE_ROWS,
     Running,
-    _start,
     _stop,
-    _wait_http_ok,
-    free_port,
-    make_rows,
-    sidecar_command,
+    kserve_model_config,
+    serve,
 )
 
 pytestmark = pytest.mark.integration
@@ -57,34 +52,9 @@ EVENT = {
 def start_sidecar(tmp_path: Path, server: str) -> Running:
     """The real sidecar on 127.0.0.1 with ``server:`` options (YAML flow mapping items) and
     one model ``m1`` that also takes KServe events of ``iris``; ready when returned."""
-    make_rows(np.random.default_rng(1), REFERENCE_ROWS).to_csv(tmp_path / "m1.csv", index=False)
-    config = tmp_path / "sidecar.yaml"
-    config.write_text(
-        f"server: {{log_level: info, {server}}}\n"
-        "models:\n"
-        "  m1:\n"
-        "    reference: {path: m1.csv, format: csv}\n"
-        f"    columns: {{numerical: [{', '.join(NUMERICAL)}], categorical: [segment], "
-        "prediction: prediction, prediction_type: numerical}\n"
-        "    window: {size: 500, step: 100}\n"
-        f"    kserve: {{inference_service: iris, features: [{', '.join(FEATURES)}]}}\n",
-        encoding="utf-8",
+    return serve(
+        kserve_model_config(tmp_path, f"server: {{log_level: info, {server}}}\n"), tmp_path
     )
-    port = free_port()
-    command = [*sidecar_command(), "serve", "--config", str(config), "--port", str(port)]
-    running = _start(
-        "drift-sidecar",
-        [*command, "--host", "127.0.0.1"],
-        f"http://127.0.0.1:{port}",
-        tmp_path / "sidecar.log",
-        tmp_path,
-    )
-    try:
-        _wait_http_ok(running, "/readyz", 20.0)
-    except BaseException:
-        _stop(running)
-        raise
-    return running
 
 
 def event(body: bytes, event_id: str, length: int | None = None, path: str = "/") -> bytes:
