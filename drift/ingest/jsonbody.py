@@ -55,6 +55,8 @@ from typing import Any
 
 import orjson
 
+from drift.errors import InvalidRequest
+
 MAX_DEPTH = 1024
 """Nesting deeper than this is refused (orjson's own limit)."""
 SLICE_BYTES = 64 * 1024
@@ -114,6 +116,17 @@ def loads(body: bytes | str) -> Any:
     except ValueError as exc:  # an integer over the interpreter's digit limit
         raise _long_integer(exc) from None
     return _checked(value, text)
+
+
+def loads_request(body: bytes) -> Any:
+    """``loads`` for a request body: a body it refuses is a 400 ``invalid_json`` naming the
+    field (``(body)``, or the value that holds a lone surrogate or a NUL)."""
+    try:
+        return loads(body)
+    except InvalidJSON as exc:
+        raise InvalidRequest(
+            400, "invalid_json", exc.field, f"not valid JSON: {exc.detail}"
+        ) from None
 
 
 # the standard library's way -----------------------------------------------------------------

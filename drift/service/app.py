@@ -116,17 +116,6 @@ def require_json(request: Request) -> None:
         raise unsupported_media_type(content_type, JSON_TYPES)
 
 
-def decode(body: bytes) -> Any:
-    """The JSON body, or 400 ``invalid_json`` naming the field (``(body)``, or the value that
-    holds a lone surrogate)."""
-    try:
-        return jsonbody.loads(body)
-    except jsonbody.InvalidJSON as exc:
-        raise InvalidRequest(
-            400, "invalid_json", exc.field, f"not valid JSON: {exc.detail}"
-        ) from None
-
-
 def _items(payload: Any, key: str) -> int:
     items = payload.get(key) if isinstance(payload, dict) else None
     return len(items) if isinstance(items, list) else 0
@@ -165,7 +154,7 @@ def _shifted(parts: list[tuple[int, Any]]) -> list[Rejection]:
 def _samples_answer(svc: DriftService, model: str, body: bytes, payload: Any) -> Response:
     """Ingest ``payload`` (decoded from ``body`` when None); on the loop or in a worker."""
     if payload is None:
-        payload = decode(body)
+        payload = jsonbody.loads_request(body)
     limit = svc.settings.server.max_samples_per_request
     parts = _in_chunks(lambda chunk: svc.ingest(model, chunk), payload, "samples", limit)
     accepted = sum(result.accepted for _, result in parts)
@@ -180,7 +169,7 @@ def _samples_answer(svc: DriftService, model: str, body: bytes, payload: Any) ->
 
 def _labels_answer(svc: DriftService, model: str, body: bytes, payload: Any) -> Response:
     if payload is None:
-        payload = decode(body)
+        payload = jsonbody.loads_request(body)
     limit = svc.settings.server.max_samples_per_request
     parts = _in_chunks(lambda chunk: svc.ingest_labels(model, chunk), payload, "labels", limit)
     matched = sum(result.outcome.matched for _, result in parts)
@@ -202,6 +191,27 @@ def _labels_answer(svc: DriftService, model: str, body: bytes, payload: Any) -> 
     if len(body) > jsonbody.SLICE_BYTES or len(rejected) > INLINE_ITEMS:
         _release(payload, rejected, rejections)
     return response
+
+
+async def _ingest(
+    svc: DriftService,
+    model: str,
+    request: Request,
+    key: str,
+    answer: Callable[[DriftService, str, bytes, Any], Response],
+) -> Response:
+    """A samples or labels POST: 404 before reading a body for a model that does not exist,
+    415, the body within the limit; ``answer`` on the event loop for a small body of at most
+    ``INLINE_ITEMS`` items under ``key``, else in a worker thread (``off_loop``)."""
+    svc.monitor(model)
+    require_json(request)
+    body = await read_body(request, svc.settings.server.max_body_bytes)
+    if len(body) > jsonbody.SLICE_BYTES:
+        return await off_loop(answer, svc, model, body, None)
+    payload = jsonbody.loads_request(body)
+    if _items(payload, key) > INLINE_ITEMS:
+        return await off_loop(answer, svc, model, body, payload)
+    return answer(svc, model, body, payload)
 
 
 def _release(payload: Any, rejected: list[Any], rejections: list[Any]) -> None:
@@ -239,7 +249,7 @@ def _alertmanager_payload(payload: Any) -> AlertmanagerPayload:
 
 
 def _alertmanager_answer(svc: DriftService, body: bytes) -> Response:
-    payload = _alertmanager_payload(decode(body))
+    payload = _alertmanager_payload(jsonbody.loads_request(body))
     queued = svc.alerts.receive_alertmanager(payload)
     return _json({"received": len(payload.alerts), "queued": queued})
 
@@ -335,28 +345,12 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
 
     @app.post("/v1/models/{model}/samples")
     async def post_samples(model: str, request: Request, svc: ServiceDep) -> Response:
-        svc.monitor(model)  # 404 before reading a body for a model that does not exist
-        require_json(request)
-        body = await read_body(request, svc.settings.server.max_body_bytes)
-        if len(body) > jsonbody.SLICE_BYTES:
-            return await off_loop(_samples_answer, svc, model, body, None)
-        payload = decode(body)
-        if _items(payload, "samples") > INLINE_ITEMS:
-            return await off_loop(_samples_answer, svc, model, body, payload)
-        return _samples_answer(svc, model, body, payload)
+        return await _ingest(svc, model, request, "samples", _samples_answer)
 
     @app.post("/v1/models/{model}/labels")
     async def post_labels(model: str, request: Request, svc: ServiceDep) -> Response:
         """Delayed ground truth, joined by id to the predictions of samples (before or after)."""
-        svc.monitor(model)
-        require_json(request)
-        body = await read_body(request, svc.settings.server.max_body_bytes)
-        if len(body) > jsonbody.SLICE_BYTES:
-            return await off_loop(_labels_answer, svc, model, body, None)
-        payload = decode(body)
-        if _items(payload, "labels") > INLINE_ITEMS:
-            return await off_loop(_labels_answer, svc, model, body, payload)
-        return _labels_answer(svc, model, body, payload)
+        return await _ingest(svc, model, request, "labels", _labels_answer)
 
     @app.get("/v1/models/{model}/performance")
     async def get_performance(model: str, svc: ServiceDep) -> dict[str, Any]:

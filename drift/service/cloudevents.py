@@ -458,7 +458,7 @@ class CloudEventsIngest:
         try:
             limit = self._max_value_bytes
             if kind == STRUCTURED:
-                event = parse_structured(_json(body), max_id_bytes=limit)
+                event = parse_structured(jsonbody.loads_request(body), max_id_bytes=limit)
             else:
                 event = parse_attributes(attrs, content_type, body, max_id_bytes=limit)
         except InvalidRequest as exc:
@@ -690,15 +690,6 @@ class CloudEventsIngest:
 _BY_SERVICE: weakref.WeakKeyDictionary[DriftService, CloudEventsIngest] = (
     weakref.WeakKeyDictionary()
 )
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return jsonbody.loads(body)
-    except jsonbody.InvalidJSON as exc:
-        raise InvalidRequest(
-            400, "invalid_json", exc.field, f"not valid JSON: {exc.detail}"
-        ) from None
 
 
 # the HTTP side -------------------------------------------------------------------------------
