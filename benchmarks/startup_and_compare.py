@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from footprint import free_port, sidecar_command
+from footprint import _ready, free_port, start_sidecar
 from ours import APPEND_BATCH
 from peer import agreement, evidently_columns, import_evidently, our_columns, third_party_warnings
 from workload import CATEGORICAL, NUMERICAL, SCORE, workload
@@ -151,45 +151,12 @@ def bare_seconds(path: Path) -> float:
     return seconds
 
 
-def _ready(url: str) -> bool:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=1.0) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
 def sidecar_seconds(config: Path, logfile: Path) -> float:
     """``drift-sidecar serve``: from ``Popen`` to the first 200 of ``GET /readyz`` (polled every
-    5 ms); the process is then stopped by its PID."""
-    port = free_port()
-    command = [*sidecar_command(), "serve", "--config", str(config)]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
+    5 ms; ``footprint.start_sidecar``); the process is then stopped by its PID."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFT_")}
     env.pop("PYTHONPROFILEIMPORTTIME", None)
-    with logfile.open("wb") as out:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-        )
-    try:
-        while not _ready(f"http://127.0.0.1:{port}/readyz"):
-            if process.poll() is not None:
-                raise RuntimeError(f"the sidecar exited:\n{logfile.read_text(errors='replace')}")
-            if time.perf_counter() - started > 60.0:
-                raise RuntimeError(f"not ready in 60 s:\n{logfile.read_text(errors='replace')}")
-            time.sleep(0.005)
-        return time.perf_counter() - started
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+    return start_sidecar(config, logfile, env)
 
 
 def sidecar_config(workdir: Path, reference: Path, cache: Path, name: str) -> Path:
