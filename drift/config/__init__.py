@@ -5,8 +5,9 @@ One module per concern: ``models`` (reference, window, the per-model section), `
 (native alerting, Slack, Kafka, delivery), ``auth`` (bearer tokens per route class),
 ``collectors`` (KServe/Seldon, CloudEvents, performance, reporting), ``settings`` (server,
 ``Settings``), ``env`` (``${VAR}`` expansion after parsing), ``loading`` (reading the file),
-``secrets`` (the values to redact), ``state`` (snapshots that survive a restart). The column
-roles and drift options are ``drift.core.options``, re-exported here.
+``secrets`` (the values to redact), ``state`` (snapshots that survive a restart), ``fleet``
+(the Kafka roles). The column roles and drift options are ``drift.core.options``, re-exported
+here.
 
 May import: ``drift.core`` (option models, method and metric names) and ``drift.errors``.
 """
@@ -32,6 +33,7 @@ from drift.config.collectors import (
     SeldonConfig,
 )
 from drift.config.env import expand_env, load_yaml
+from drift.config.fleet import FleetConfig
 from drift.config.loading import load_settings, read_config, settings_from_mapping
 from drift.config.models import (
     ClearMLReferenceConfig,
@@ -56,6 +58,7 @@ __all__ = [
     "ColumnsConfig",
     "DeliveryConfig",
     "DriftConfig",
+    "FleetConfig",
     "KServeConfig",
     "KafkaConfig",
     "MethodChoice",

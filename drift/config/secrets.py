@@ -31,4 +31,6 @@ def secret_values(settings: Settings, environ: Mapping[str, str] | None = None) 
     if kafka is not None:
         values.append(kafka.sasl_password)
         values += [v for k, v in kafka.extra.items() if "password" in k or "secret" in k]
+    if settings.fleet is not None:
+        values += settings.fleet.secrets()
     return [v for v in values if v]

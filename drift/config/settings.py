@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from drift.config.alerts import AlertsConfig
 from drift.config.auth import AuthConfig
 from drift.config.collectors import CloudEventsConfig, ReportingConfig
+from drift.config.fleet import FleetConfig
 from drift.config.models import ModelConfig
 from drift.config.state import StateConfig
 from drift.core.options import StrictModel
@@ -134,6 +135,9 @@ class Settings(BaseSettings):
     cloudevents: CloudEventsConfig = Field(default_factory=CloudEventsConfig)
     reporting: ReportingConfig = Field(default_factory=ReportingConfig)
     state: StateConfig | None = None
+    fleet: FleetConfig | None = Field(
+        None, description="shipper or aggregator in a fleet on Kafka (absent: stand-alone)"
+    )
     models: dict[str, ModelConfig]
 
     @field_validator("models")
