@@ -141,6 +141,15 @@ class AlertEngine:
         with self._lock:
             return {k: t.to_state() for (m, k), t in self._trackers.items() if m == model}
 
+    def reset_model(self, model: str) -> None:
+        """The model's trackers as at start-up (a fleet aggregator losing the model)."""
+        with self._lock:
+            for (m, kind), tracker in list(self._trackers.items()):
+                if m == model:
+                    self._trackers[(m, kind)] = AlertTracker(
+                        tracker.fire_after, tracker.resolve_after, tracker.repeat_interval
+                    )
+
     def restore_model(self, model: str, state: Mapping[str, Any]) -> None:
         """Take back what ``model_state`` saved, for the kinds still configured (a kind no
         longer alerted on is ignored, a new one starts afresh). All or nothing: raises

@@ -8,6 +8,7 @@
       samples_topic: drift.samples      # default
       labels_topic: drift.labels        # default
       group_id: drift-aggregators       # aggregators only; default
+      state_topic: drift.fleet-state    # aggregators only; default (compacted)
       client: {}                        # extra librdkafka settings (security.protocol, sasl.*)
 
 A **shipper** (the sidecar in each model pod) validates what it is sent exactly as a stand-alone
@@ -58,6 +59,12 @@ class FleetConfig(StrictModel):
     labels_topic: str = Field(
         "drift.labels", pattern=TOPIC, description='messages {"labels": [...]} keyed by model'
     )
+    state_topic: str = Field(
+        "drift.fleet-state",
+        pattern=TOPIC,
+        description="aggregators only: each owner's per-model record (where a new owner starts "
+        "replaying, the alert state), keyed by model; make it compacted",
+    )
     group_id: str = Field(
         "drift-aggregators",
         min_length=1,
@@ -95,6 +102,14 @@ class FleetConfig(StrictModel):
         "others (the failover time is about this plus the replay)",
     )
 
+    commit_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="aggregators only: how often the owner publishes its state records and "
+        "commits what it consumed (a kill -9 replays at most this much more)",
+    )
+
     @field_validator("client")
     @classmethod
     def _client_keys(cls, value: dict[str, str]) -> dict[str, str]:
@@ -105,8 +120,9 @@ class FleetConfig(StrictModel):
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> FleetConfig:
-        if self.samples_topic == self.labels_topic:
-            raise ValueError("samples_topic and labels_topic must differ")
+        topics = (self.samples_topic, self.labels_topic, self.state_topic)
+        if len(set(topics)) < len(topics):
+            raise ValueError("samples_topic, labels_topic and state_topic must differ")
         return self
 
     def secrets(self) -> list[str]:

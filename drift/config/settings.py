@@ -153,6 +153,15 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _fleet_without_local_windows(self) -> Settings:
+        if self.fleet is not None and self.fleet.role == "aggregator" and self.state is not None:
+            raise ValueError(
+                "state: an aggregator rebuilds its windows from Kafka (fleet.state_topic and the "
+                "committed offsets); remove the state section from its configuration"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _collectors_unique(self) -> Settings:
         """Each KServe / Seldon service name (and namespace) feeds exactly one model."""
         claimed: dict[tuple[str, str, str | None], str] = {}

@@ -153,16 +153,50 @@ class ModelMonitor:
                 self.state = ReferenceState.FAILED
             self.error = error
 
-    def ingest(self, batch: Batch) -> bool:
-        """Append accepted samples; True when an evaluation is due."""
+    def ingest(self, batch: Batch, at: float | None = None) -> bool:
+        """Append accepted samples (arrived at monotonic time ``at``, default now); True when
+        an evaluation is due."""
         n = len(batch)
         with self._lock:
             window = self._window
             if window is None:
                 raise RuntimeError(f"model {self.name!r} has no window yet")
-            window.append(batch.columns, n, at=time.monotonic())
+            window.append(batch.columns, n, at=time.monotonic() if at is None else at)
             self._since_eval += n
             return self._due(window)
+
+    def window_bounds(self) -> tuple[int, int]:
+        """``(samples seen, samples held)``: the window holds samples number ``seen - held + 1``
+        to ``seen`` (1-based, over all time)."""
+        with self._lock:
+            window = self._window
+            return (0, 0) if window is None else (window.total_seen, len(window))
+
+    def reset_window(self) -> None:
+        """An empty window and no report (a fleet aggregator losing or taking over the
+        model); the reference stays."""
+        with self._lock:
+            window, profile = self._window, self._profile
+            if window is None or profile is None:
+                return
+            self._window = CountWindow(
+                profile.column_types,
+                self.config.window.size,
+                vocabularies=profile.vocabularies,
+                max_new_categories=self.config.drift.max_categories,
+            )
+            self._latest = None
+            self._since_eval = 0
+            self._summarizer = Summarizer(rank_against=profile.numeric_values)
+
+    def evaluable(self) -> bool:
+        """Whether an evaluation now would be one that ingestion could have asked for: a time
+        window always (the clock asks), a count window once it holds ``min_samples``."""
+        with self._lock:
+            window = self._window
+            if window is None or self._profile is None:
+                return False
+            return self.timed or len(window) >= self.config.window.first_evaluation_after
 
     def _due(self, window: CountWindow) -> bool:
         cfg = self.config.window

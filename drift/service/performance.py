@@ -27,6 +27,20 @@ class ModelPerformance:
     def __init__(self, config: ModelConfig) -> None:
         self.config = config.performance
         self._lock = threading.Lock()
+        self._reference: Performance | None = None
+        self._current: Performance | None = None
+        self._evaluated_at: float | None = None
+        self._reset()
+
+    def reset(self) -> None:
+        """Forget every prediction, label and metric; the reference stays (a fleet aggregator
+        losing or taking over the model)."""
+        with self._lock:
+            reference = self._reference
+            self._reset()
+            self._reference = reference
+
+    def _reset(self) -> None:
         self._join = LabelJoin(
             self.config.label_ttl_seconds,
             self.config.max_pending,
@@ -35,9 +49,9 @@ class ModelPerformance:
         )
         self._dirty = False
         self._invalid = 0
-        self._current: Performance | None = None
-        self._reference: Performance | None = None
-        self._evaluated_at: float | None = None
+        self._current = None
+        self._reference = None
+        self._evaluated_at = None
 
     @property
     def generation(self) -> tuple[object, ...]:

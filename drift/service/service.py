@@ -19,9 +19,10 @@ from drift.core.reference import ReferenceProfile
 from drift.core.report import DriftReport
 from drift.errors import DriftError, NotReady, UnknownModel
 from drift.ingest.labels import validate_labels
-from drift.ingest.samples import Rejection, validate_samples
+from drift.ingest.samples import Batch, Rejection, validate_samples
 from drift.redact import install_log_redaction, redact, register_secrets
 from drift.service.evaluator import Evaluator
+from drift.service.fleet import Aggregator, Shipper
 from drift.service.monitor import ModelMonitor, ReferenceState
 from drift.service.performance import ModelPerformance
 from drift.service.references import (
@@ -80,7 +81,10 @@ class DriftService:
         self.monitors = {name: ModelMonitor(name, cfg) for name, cfg in settings.models.items()}
         self.performance = {name: ModelPerformance(cfg) for name, cfg in settings.models.items()}
         sinks = build_sinks(settings.alerts) if alert_sinks is None else alert_sinks
-        self.metrics = ServiceMetrics(self.registry, list(self.monitors), list(sinks))
+        fleet = settings.fleet
+        # an aggregator exports a model's series only while it owns it: none made up front
+        per_model = [] if fleet is not None else list(self.monitors)
+        self.metrics = ServiceMetrics(self.registry, per_model, list(sinks))
         self.alerts = AlertDelivery(settings, self.metrics, sinks)
         self.registry.register(DriftCollector(self.views))
         self.registry.register(PerformanceCollector(self.performance_views))
@@ -111,6 +115,15 @@ class DriftService:
                 StateMetrics(self.registry, list(self.monitors)),
                 server=settings.server,  # the limits that shape the CloudEvents halves
             )
+        # fleet mode: HTTP ingestion on either role produces to Kafka; the aggregator's
+        # consumer feeds the windows (``ingest_consumed``)
+        self.shipper: Shipper | None = None
+        self.aggregator: Aggregator | None = None
+        if fleet is not None:
+            client_id = f"drift-sidecar-{fleet.role}"
+            self.shipper = Shipper(fleet, self.registry, client_id)
+            if fleet.role == "aggregator":
+                self.aggregator = Aggregator(self, fleet, self.registry, client_id)
         self._loader: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -123,6 +136,10 @@ class DriftService:
         start the threads and load the references."""
         if self.state is not None:
             self.state.load()
+        if self.shipper is not None:
+            self.shipper.start()
+        if self.aggregator is not None:
+            self.aggregator.start()  # joins the group once every reference is loaded
         self.alerts.start()
         if self.reporter is not None:
             self.reporter.start()
@@ -162,6 +179,10 @@ class DriftService:
             return max(0.0, deadline - time.monotonic())
 
         self._stopping.set()
+        if self.aggregator is not None:  # commits what it applied and leaves the group
+            self.aggregator.stop(left() / 2)
+        if self.shipper is not None:  # delivers what is buffered while the budget lasts
+            self.shipper.stop(left() / 2)
         self.evaluator.stop(left())
         if self._ticker is not None:  # it may queue performance alerts: ends before the drain
             self._ticker.join(left())
@@ -191,14 +212,25 @@ class DriftService:
         while not self._stopping.wait(resolution):
             now = time.monotonic()
             for name, at in due.items():
-                if at <= now and self.monitors[name].state is ReferenceState.READY:
+                if at <= now and self._judges(name):
                     self.evaluator.request(name)
                     due[name] = now + self.monitors[name].config.window.evaluate_every_seconds
             self.evaluate_performance(now)
 
+    def _judges(self, name: str) -> bool:
+        """Whether this process evaluates ``name`` now: stand-alone, once its reference is
+        loaded; a shipper, never; an aggregator, while it owns the model's rebuilt window."""
+        if self.monitors[name].state is not ReferenceState.READY:
+            return False
+        if self.aggregator is not None:
+            return self.aggregator.reports(name)
+        return self.shipper is None
+
     def evaluate_performance(self, now: float | None = None) -> None:
         """Expire label-join entries and recompute performance where new labels joined."""
         for name, perf in self.performance.items():
+            if self.settings.fleet is not None and not self._judges(name):
+                continue
             try:
                 if perf.evaluate(now) is None:
                     continue
@@ -314,13 +346,78 @@ class DriftService:
         for rejection in rejections:
             self.metrics.samples_rejected.labels(model, rejection.reason.value).inc()
         if len(batch):
-            due = monitor.ingest(batch)
-            self.performance[model].record(batch, schema.prediction, time.monotonic())
-            self.alerts.record_ingest(model, len(batch))
+            if self.shipper is not None:  # to the model's aggregator, through Kafka
+                self.shipper.ship_samples(model, batch, schema)
+            else:
+                self._apply(model, monitor, batch, time.monotonic(), replay=False)
+        return IngestResult(accepted=len(batch), rejections=rejections)
+
+    def _apply(
+        self, model: str, monitor: ModelMonitor, batch: Batch, at: float, replay: bool
+    ) -> None:
+        """Accepted samples into the window and the label join (``at``: monotonic arrival)."""
+        schema = monitor.schema
+        due = monitor.ingest(batch, at)
+        self.performance[model].record(batch, None if schema is None else schema.prediction, at)
+        self.alerts.record_ingest(model, len(batch))
+        if not replay:  # a replay rebuilds what an earlier owner counted and judged
             self.metrics.samples.labels(model).inc(len(batch))
             if due:
                 self.evaluator.request(model)
-        return IngestResult(accepted=len(batch), rejections=rejections)
+
+    # fleet aggregator: what its consumer calls -----------------------------------------------
+    def ingest_consumed(self, model: str, payload: Any, at: float, replay: bool) -> int:
+        """A samples message from Kafka (the body of the samples route), applied to the window;
+        raises ``DriftError`` when the message is not such a body; how many were accepted."""
+        monitor = self.monitor(model)
+        schema = monitor.schema
+        if schema is None:
+            raise NotReady(model, monitor.error or "reference is still loading")
+        server = self.settings.server
+        batch, rejections = validate_samples(
+            payload, schema, 2**62, max_value_bytes=server.max_value_bytes
+        )
+        for rejection in rejections:
+            self.metrics.samples_rejected.labels(model, rejection.reason.value).inc()
+        if len(batch):
+            self._apply(model, monitor, batch, at, replay)
+        return len(batch)
+
+    def ingest_labels_consumed(self, model: str, payload: Any, at: float) -> None:
+        """A labels message from Kafka, joined to the model's predictions."""
+        labels, rejections = validate_labels(
+            payload, 2**62, max_value_bytes=self.settings.server.max_value_bytes
+        )
+        self.performance[self.monitor(model).name].add_labels(labels, len(rejections), at)
+
+    def take_over(self, model: str, trackers: Mapping[str, Any] | None) -> None:
+        """Start owning ``model``: nothing in its window or label join yet, the alert trackers
+        of the previous owner (its record) when they are valid, else fresh ones."""
+        self.release(model)
+        if trackers:
+            try:
+                self.alerts.restore_model(model, trackers, None)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning(
+                    "model %s: the previous owner's alert state is not valid: %s", model, exc
+                )
+
+    def release(self, model: str) -> None:
+        """Stop owning ``model``: forget its window, label join and alert state."""
+        self.monitors[model].reset_window()
+        self.performance[model].reset()
+        self.alerts.reset_model(model)
+
+    def alert_trackers(self, model: str) -> dict[str, Any]:
+        return dict(self.alerts.model_state(model)["trackers"])
+
+    def request_evaluation(self, model: str) -> None:
+        """Evaluate ``model`` when its window allows (an aggregator's rebuilt window)."""
+        if self.monitors[model].evaluable():
+            self.evaluator.request(model)
+
+    def references_ready(self) -> bool:
+        return all(m.state is ReferenceState.READY for m in self.monitors.values())
 
     def ingest_labels(self, model: str, payload: Any) -> LabelResult:
         """Delayed ground truth ``{"labels": [{"id": ..., "label": ...}]}``, joined by id to
@@ -330,11 +427,16 @@ class DriftService:
         labels, rejections = validate_labels(
             payload, server.max_samples_per_request, max_value_bytes=server.max_value_bytes
         )
+        if self.shipper is not None:  # joined by the model's aggregator: held until then
+            self.shipper.ship_labels(model, labels)
+            return LabelResult(LabelOutcome(matched=0, held=len(labels), duplicate=0), rejections)
         outcome = perf.add_labels(labels, len(rejections), time.monotonic())
         return LabelResult(outcome, rejections)
 
     def performance_views(self) -> Iterator[tuple[str, PerformanceView]]:
         for name, perf in self.performance.items():
+            if self.settings.fleet is not None and not self._judges(name):
+                continue
             yield name, perf.view()
 
     def latest(self, model: str) -> DriftReport | None:
@@ -349,7 +451,18 @@ class DriftService:
             }
             for name, m in self.monitors.items()
         }
-        ready = all(m.state is ReferenceState.READY for m in self.monitors.values())
+        ready = self.references_ready()
+        fleet = self.settings.fleet
+        if fleet is not None:
+            agg = self.aggregator
+            part: dict[str, Any] = {"role": fleet.role}
+            if agg is not None:
+                part["joined"] = agg.joined.is_set()
+                part["owned_models"] = agg.owned_models()
+                if agg.error:
+                    part["error"] = agg.error
+                ready = ready and agg.joined.is_set() and agg.error is None
+            detail["(fleet)"] = part
         return ready, detail
 
     # evaluation ------------------------------------------------------------------------------
@@ -366,15 +479,20 @@ class DriftService:
         if report.insufficient_data:  # no verdict: alerts hold their state
             return
         self.metrics.evaluation_seconds.labels(model).observe(report.evaluation_seconds)
+        before = self.alert_trackers(model) if self.aggregator is not None else None
         try:  # alert state machines and queueing only; delivery runs on the sinks' threads
             self.alerts.observe(report, monitor.profile)
         except Exception:
             log.exception("model %s: alert evaluation failed", model)
+        if self.aggregator is not None and self.alert_trackers(model) != before:
+            self.aggregator.alerts_changed()  # the record is published before the next commit
         if self.reporter is not None:
             self.reporter.submit(report)  # queued; sent to ClearML by the reporter's thread
 
     def views(self) -> Iterator[ModelView]:
         for name, m in self.monitors.items():
+            if self.aggregator is not None and not self.aggregator.reports(name):
+                continue  # another aggregator owns it (or its window is being rebuilt)
             profile = m.profile
             yield ModelView(
                 model=name,

@@ -510,6 +510,10 @@ class AlertDelivery:
         if clock is not None:
             self.window_clock.restore(model, clock)
 
+    def reset_model(self, model: str) -> None:
+        """Trackers as at start-up (a fleet aggregator losing or taking over the model)."""
+        self.engine.reset_model(model)
+
     def record_ingest(self, model: str, count: int) -> None:
         self.window_clock.record(model, count, self._clock())
 
