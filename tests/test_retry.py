@@ -171,7 +171,10 @@ def test_importing_it_loads_only_the_standard_library() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
     )
-    assert out.stdout.strip() == "['drift', 'drift.retry']"
+    assert out.stdout.strip() == (
+        "['drift', 'drift.client', 'drift.client.client', 'drift.client.middleware', "
+        "'drift.client.retry', 'drift.retry']"
+    )
 
 
 # the Retry-After header -------------------------------------------------------------------------

@@ -2,14 +2,16 @@
 background, never blocks, never raises) and ``DriftMiddleware`` (an ASGI middleware that
 captures a model server's requests and predictions for it).
 
-Retries follow a ``RetryPolicy`` (the one of ``drift.retry``, shared with alert delivery);
-``CLIENT_RETRY`` is the client's default.
+Retries follow a ``RetryPolicy`` (``retry``: the one policy of every sender, which the
+server's alert delivery uses as ``drift.retry``); ``CLIENT_RETRY`` is the client's default.
 
-Kept light: the standard library and ``drift.retry`` only. It imports nothing of the service,
-the core or the exporters, so installing it into a model server costs no pandas or numpy.
+Kept light: the standard library only, and relative imports within this package, so that the
+same files are two things (docs/client.md): ``drift.client`` in the ``drift-sidecar``
+distribution, and ``drift_sidecar_client`` in the ``drift-sidecar-client`` distribution that
+model servers install alone (``clients/python/``: no pandas, numpy, pydantic or web framework).
 """
 
-from drift.client.client import (
+from .client import (
     CLIENT_RETRY,
     ClientStats,
     DriftClient,
@@ -19,7 +21,7 @@ from drift.client.client import (
     Transport,
     TransportResponse,
 )
-from drift.client.middleware import CaptureError, DriftMiddleware
+from .middleware import CaptureError, DriftMiddleware
 
 __all__ = [
     "CLIENT_RETRY",

@@ -8,7 +8,7 @@ Standard library only (importing it loads no pandas, numpy or web framework)::
 
 ``send`` serialises the sample (a snapshot: later changes to the caller's dicts are not seen)
 into a bounded in-memory queue and returns. A background thread posts batches to
-``POST /v1/models/{model}/samples``, retrying by a ``RetryPolicy`` (``drift.retry``; by
+``POST /v1/models/{model}/samples``, retrying by a ``RetryPolicy`` (``retry``; by
 default ``CLIENT_RETRY``). A full queue drops the new sample and counts it; nothing is ever
 raised into the caller. ``stats()`` returns the counters.
 
@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from drift.retry import RETRYABLE_STATUS as RETRYABLE_STATUS
-from drift.retry import RetryPolicy as RetryPolicy
-from drift.retry import retry_after_seconds as retry_after_seconds
+from .retry import RETRYABLE_STATUS as RETRYABLE_STATUS
+from .retry import RetryPolicy as RetryPolicy
+from .retry import retry_after_seconds as retry_after_seconds
 
 log = logging.getLogger("drift.client.client")
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-from drift.client.client import DriftClient
+from .client import DriftClient
 
 log = logging.getLogger("drift.client.middleware")
 

@@ -1,16 +1,42 @@
 """Typed drift results. ``to_dict`` gives the JSON of ``GET /v1/models/{model}/drift``;
-``to_state`` / ``from_state`` a lossless plain form for the service's snapshots."""
+``to_state`` / ``from_state`` a lossless plain form for the service's snapshots;
+``to_dataframe`` one row per column for notebooks; ``save_html`` / ``to_html`` the page of a
+report that carries a ``ReportPage`` (``drift.compare`` attaches one that holds the compared
+frames and has evidently draw them: the drawing and the writing happen in that adapter, above
+the core, which does no I/O and imports no exporter)."""
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from drift.core.columns import ColumnType
+from drift.errors import DriftError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: the columns of ``DriftReport.to_dataframe``, in order
+FRAME_COLUMNS = (
+    "column",
+    "role",
+    "type",
+    "method",
+    "score",
+    "adjusted_score",
+    "threshold",
+    "drift_detected",
+    "status",
+    "current_count",
+    "current_missing_share",
+    "reference_missing_share",
+)
 
 
 def _finite(value: float | None) -> float | None:
@@ -84,6 +110,26 @@ class ColumnDrift:
         )
 
 
+class ReportPage(Protocol):
+    """Draws a report as a standalone HTML page (a port: ``drift.compare``'s adapter holds the
+    compared frames and renders them with evidently, the ``report`` extra)."""
+
+    def html(self, report: DriftReport) -> str: ...
+
+    def save(self, report: DriftReport, path: Path) -> None: ...
+
+
+class PageUnavailable(DriftError):
+    """``save_html`` of a report without data to draw (e.g. one read back from a snapshot)."""
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"the report of {model!r} holds no data to draw: reports of drift.compare(...) "
+            "can be saved as HTML; the sidecar serves its own at GET /v1/models/{model}/report"
+        )
+        self.model = model
+
+
 @dataclass(frozen=True)
 class DriftReport:
     model: str
@@ -104,6 +150,8 @@ class DriftReport:
     #: the time window's length, None for a count window
     window_seconds: float | None = None
     min_samples: int = 0
+    #: how ``save_html`` draws this report; not part of the value (equality, ``to_state``)
+    page: ReportPage | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def without_verdict(
@@ -159,7 +207,7 @@ class DriftReport:
     def to_state(self) -> dict[str, Any]:
         """Every field as JSON-able data, for a snapshot; ``from_state`` reverses it."""
         return {
-            **{f.name: getattr(self, f.name) for f in fields(self)},
+            **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "page"},
             "columns": [col.to_state() for col in self.columns],
             "prediction": None if self.prediction is None else self.prediction.to_state(),
         }
@@ -213,3 +261,57 @@ class DriftReport:
             "columns": {col.column: col.to_dict() for col in self.columns},
             "prediction": None if self.prediction is None else self.prediction.to_dict(),
         }
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per evaluated column (the features, then the prediction), the columns of
+        ``FRAME_COLUMNS``; ``score`` is NaN where it is undefined, ``drift_detected`` False for a
+        column without enough data (its ``status`` says so)."""
+        import pandas as pd
+
+        rows = [(col, "feature") for col in self.columns]
+        rows += [(self.prediction, "prediction")] if self.prediction is not None else []
+        frame = pd.DataFrame(
+            [
+                (
+                    col.column,
+                    role,
+                    col.column_type.value,
+                    col.method,
+                    math.nan if col.score is None else col.score,
+                    math.nan if col.adjusted_score is None else col.adjusted_score,
+                    col.threshold,
+                    col.drifted,
+                    col.status.value,
+                    col.current_count,
+                    col.current_missing_share,
+                    col.reference_missing_share,
+                )
+                for col, role in rows
+            ],
+            columns=list(FRAME_COLUMNS),
+        )
+        return frame.astype(
+            {
+                "score": "float64",
+                "adjusted_score": "float64",
+                "threshold": "float64",
+                "drift_detected": "bool",
+                "current_count": "int64",
+            }
+        )
+
+    def to_html(self) -> str:
+        """The report as a standalone HTML page (evidently's, with our methods and
+        thresholds); ``PageUnavailable`` for a report without data, ``EvidentlyMissing``
+        (a ``DriftError``) without the ``report`` extra."""
+        if self.page is None:
+            raise PageUnavailable(self.model)
+        return self.page.html(self)
+
+    def save_html(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``to_html()`` to ``path`` (UTF-8) and return the path."""
+        if self.page is None:
+            raise PageUnavailable(self.model)
+        target = Path(path)
+        self.page.save(self, target)
+        return target

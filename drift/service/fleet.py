@@ -312,7 +312,8 @@ class Aggregator:
             self._producer = Producer(
                 {**kafka_common(self.config, self._client_id), "enable.idempotence": True}
             )
-            self._check_partitions()
+            if not self._check_partitions_until_reachable():
+                return
             self._consumer = Consumer(self.consumer_config())
             self._consumer.subscribe(
                 [self.config.samples_topic, self.config.labels_topic],
@@ -321,6 +322,9 @@ class Aggregator:
                 on_lost=self._on_lost,
             )
             self._loop()
+        except DriftError as exc:  # a configuration the fleet cannot work with
+            self.error = str(exc)
+            log.error("%s", exc)
         except Exception as exc:  # never silently: /readyz says it
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("fleet: the aggregator stopped")
@@ -333,13 +337,34 @@ class Aggregator:
         while not self._stopping.is_set() and not self.service.references_ready():
             self._stopping.wait(0.2)
 
+    def _check_partitions_until_reachable(self) -> bool:
+        """``_check_partitions`` once the broker answers (retried every 2 s, one log line per
+        change of cause, /readyz naming it); False when the service stops first."""
+        from confluent_kafka import KafkaException
+
+        last = None
+        while not self._stopping.is_set():
+            try:
+                self._check_partitions()
+            except KafkaException as exc:
+                cause = str(exc.args[0].str() if exc.args else exc)
+                self.error = f"broker {self.config.bootstrap_servers} not reachable: {cause}"
+                if cause != last:
+                    log.warning("fleet: %s (retrying every 2 s)", self.error)
+                    last = cause
+                self._stopping.wait(2.0)
+                continue
+            self.error = None
+            return True
+        return False
+
     def _check_partitions(self) -> None:
         """Samples and labels topics need the same partition count (created when missing,
         as auto-creation would, but with the samples topic's count for the labels topic)."""
         from confluent_kafka.admin import AdminClient
 
         admin = AdminClient(kafka_common(self.config, self._client_id))
-        topics = admin.list_topics(timeout=10).topics
+        topics = admin.list_topics(timeout=2).topics
         counts = {
             name: len(topics[name].partitions)
             for name in (self.config.samples_topic, self.config.labels_topic)

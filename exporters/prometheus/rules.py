@@ -2,13 +2,17 @@
 
 The rules below are the single source of truth. Pure functions render them as a plain Prometheus
 rule file (``groups:``) and as a Prometheus Operator ``PrometheusRule``; ``export_rules`` writes
-both. The committed copies (``alert_rules/drift-sidecar.rules.yaml``,
-``deploy/prometheusrule.yaml``) are regenerated with::
+both. The committed copies are regenerated with::
 
-    drift-sidecar rules export alert_rules --prometheus-rule-dir deploy
+    drift-sidecar rules export alert_rules
+    drift-sidecar rules export deploy/kustomize/base --prometheus-rule-only \
+        --job-regex '.+/drift-sidecar' --label release=kube-prometheus-stack \
+        --runbook-base-url https://github.com/drift-sidecar/drift-sidecar/blob/main/docs/runbook.md
 
-(or ``python -m exporters.prometheus.rules alert_rules --prometheus-rule-dir deploy``), and
-``alert_rules/tests/drift-sidecar.test.yaml`` tests them with ``promtool test rules``.
+The first is the rule file for a plain Prometheus (scrape job ``drift-sidecar``); the second is
+the PrometheusRule of the Kustomize base (``KUSTOMIZE_BASE`` below), whose job selector matches
+the job a PodMonitor named ``drift-sidecar`` gets from the Prometheus Operator,
+``<namespace>/drift-sidecar``. ``alert_rules/tests/`` tests both with ``promtool test rules``.
 
 ``drift_alerts_total`` has series only for the alert channels a sidecar is configured with;
 ``drift_model_performance_degraded`` only for models with a ``performance.alert``;
@@ -20,6 +24,7 @@ series (never happened) counts as zero instead of hiding the alert.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,15 +32,91 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from exporters.yaml_files import generated_header, to_yaml
 
 RUNBOOK_URL = "docs/runbook.md"
 """Where the runbook lives; each rule links to its section (``#<alert name in lower case>``).
-Relative to the repository root; pass an absolute URL (``--runbook-url``) when deploying."""
+Relative to the repository root; pass an absolute URL (``--runbook-base-url``) when deploying:
+Alertmanager and Slack show the annotation as it is."""
 
 JOB_REGEX = "drift-sidecar.*"
 """The scrape job(s) of the sidecars (README: ``job_name: drift-sidecar``)."""
+
+OPERATOR_JOB_REGEX = ".+/drift-sidecar"
+"""The job of a PodMonitor named ``drift-sidecar`` in any namespace: the Prometheus Operator
+names a PodMonitor's job ``<namespace>/<name>``."""
+
+PROJECT_RUNBOOK_URL = "https://github.com/drift-sidecar/drift-sidecar/blob/main/docs/runbook.md"
+"""The published runbook (GitHub renders ``## DriftSidecarDown`` as ``#driftsidecardown``)."""
+
+
+@dataclass(frozen=True)
+class RuleOptions:
+    """How one set of rules is rendered: the job selector of ``up``, the runbook links and the
+    PrometheusRule's extra labels (those your Prometheus' ``ruleSelector`` matches)."""
+
+    job_selector: str = f'job=~"{JOB_REGEX}"'
+    runbook_url: str = RUNBOOK_URL
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+KUSTOMIZE_BASE = RuleOptions(
+    job_selector=f'job=~"{OPERATOR_JOB_REGEX}"',
+    runbook_url=PROJECT_RUNBOOK_URL,
+    labels=(("release", "kube-prometheus-stack"),),
+)
+"""The PrometheusRule of ``deploy/kustomize/base``: it matches the base's PodMonitor
+(``drift-sidecar``, job ``<namespace>/drift-sidecar``) and kube-prometheus-stack's default
+``ruleSelector`` (``release: kube-prometheus-stack``)."""
+
+_MATCHER = r'\s*[A-Za-z_][A-Za-z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*'
+_SELECTOR = re.compile(rf"^{_MATCHER}(?:,{_MATCHER})*$")
+_LABEL_NAME = re.compile(
+    r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
+
+
+def job_selector(selector: str | None = None, regex: str | None = None) -> str:
+    """The label matchers inside ``up{...}``: ``selector`` as given (``job="ns/name"``, or
+    several matchers separated by commas), else ``job=~"<regex>"`` (default ``JOB_REGEX``)."""
+    if selector is not None and regex is not None:
+        raise ValueError("give a job selector or a job regex, not both")
+    if selector is None:
+        escaped = (regex or JOB_REGEX).replace("\\", "\\\\").replace('"', '\\"')
+        return f'job=~"{escaped}"'
+    if not _SELECTOR.match(selector):
+        raise ValueError(
+            f"not a list of PromQL label matchers: {selector!r} "
+            '(e.g. job="kserve-test/drift-sidecar")'
+        )
+    return selector.strip()
+
+
+def absolute_url(url: str) -> str:
+    """``url`` if it is an absolute http(s) URL without query or fragment (anchors are added)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"not an absolute http(s) URL: {url!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"the runbook base URL takes no query or fragment: {url!r}")
+    return url
+
+
+def label_pairs(items: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` strings as Kubernetes label pairs (names and values checked)."""
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not _LABEL_NAME.match(key) or len(key.rpartition("/")[2]) > 63:
+            raise ValueError(f"not a label KEY=VALUE: {item!r}")
+        if not _LABEL_VALUE.match(value) or len(value) > 63:
+            raise ValueError(f"not a Kubernetes label value: {value!r} (in {item!r})")
+        pairs.append((key, value))
+    return tuple(pairs)
+
 
 REJECTED_SHARE = 0.1
 """DriftSamplesRejected fires above this share of rejected samples."""
@@ -118,10 +199,11 @@ def anchor(name: str) -> str:
 
 
 def rule_groups(
-    runbook_url: str = RUNBOOK_URL, job_regex: str = JOB_REGEX
+    runbook_url: str = RUNBOOK_URL, job_regex: str = JOB_REGEX, selector: str | None = None
 ) -> tuple[RuleGroup, ...]:
     """Every alerting rule, in three groups: drift of the data, performance of the model on
-    delayed labels, and health of the sidecar and of its inputs."""
+    delayed labels, and health of the sidecar and of its inputs. ``selector`` (label matchers,
+    see ``job_selector``) picks the sidecars' ``up`` series; default ``job=~"<job_regex>"``."""
 
     def rule(
         name: str, expr: str, for_: timedelta, severity: Severity, summary: str, description: str
@@ -130,7 +212,8 @@ def rule_groups(
         return AlertRule(name, expr.strip(), for_, severity, summary, description, url)
 
     minutes = timedelta(minutes=1)
-    up = f'up{{job=~"{job_regex}"}}'
+    matchers = selector if selector is not None else job_selector(regex=job_regex)
+    up = f"up{{{matchers}}}"
     drift = RuleGroup(
         "drift-sidecar.drift",
         (
@@ -232,7 +315,7 @@ sum without (reason) (rate(drift_samples_rejected_total[5m]))
                 10 * minutes,
                 Severity.CRITICAL,
                 "No drift-sidecar target",
-                f'Prometheus has had no scrape target matching job=~"{job_regex}" '
+                f"Prometheus has had no scrape target matching {matchers} "
                 "for 10 minutes; drift is not monitored anywhere.",
             ),
             rule(
@@ -398,39 +481,141 @@ def render_rule_file(groups: Sequence[RuleGroup] | None = None) -> str:
     return to_yaml(rule_file(rule_groups() if groups is None else groups), HEADER)
 
 
-def render_prometheus_rule(groups: Sequence[RuleGroup] | None = None) -> str:
-    return to_yaml(prometheus_rule(rule_groups() if groups is None else groups), HEADER)
+def render_prometheus_rule(
+    groups: Sequence[RuleGroup] | None = None,
+    labels: dict[str, str] | None = None,
+    header: str = HEADER,
+) -> str:
+    resource = prometheus_rule(rule_groups() if groups is None else groups, labels=labels)
+    return to_yaml(resource, header)
+
+
+def groups_for(options: RuleOptions) -> tuple[RuleGroup, ...]:
+    return rule_groups(runbook_url=options.runbook_url, selector=options.job_selector)
+
+
+def export_command(options: RuleOptions, directory: str, prometheus_rule_only: bool) -> str:
+    """The ``drift-sidecar rules export`` command line that writes ``options``' files."""
+    words = ["drift-sidecar rules export", directory]
+    if prometheus_rule_only:
+        words.append("--prometheus-rule-only")
+    if options.job_selector != RuleOptions.job_selector:
+        words.append(f"--job-selector '{options.job_selector}'")
+    words += [f"--label {key}={value}" for key, value in options.labels]
+    if options.runbook_url != RUNBOOK_URL:
+        words.append(f"--runbook-base-url {options.runbook_url}")
+    return " ".join(words)
+
+
+def render_kustomize_base() -> str:
+    """``deploy/kustomize/base/prometheusrule.yaml``, as ``KUSTOMIZE_BASE`` renders it."""
+    command = export_command(KUSTOMIZE_BASE, "deploy/kustomize/base", prometheus_rule_only=True)
+    return render_prometheus_rule(
+        groups_for(KUSTOMIZE_BASE),
+        labels=dict(KUSTOMIZE_BASE.labels),
+        header=generated_header("exporters/prometheus/rules.py", command),
+    )
 
 
 def export_rules(
     directory: Path,
     prometheus_rule_directory: Path | None = None,
     runbook_url: str = RUNBOOK_URL,
+    *,
+    selector: str | None = None,
+    labels: Sequence[tuple[str, str]] = (),
+    prometheus_rule_only: bool = False,
 ) -> list[Path]:
     """Write the rule file into ``directory`` and the PrometheusRule into
-    ``prometheus_rule_directory`` (default: the same directory); returns both paths."""
-    groups = rule_groups(runbook_url=runbook_url)
-    outputs = (
-        (directory / RULE_FILE_NAME, render_rule_file(groups)),
-        (
-            (prometheus_rule_directory or directory) / PROMETHEUS_RULE_FILE_NAME,
-            render_prometheus_rule(groups),
-        ),
+    ``prometheus_rule_directory`` (default: the same directory); returns the paths written.
+    ``prometheus_rule_only``: the PrometheusRule alone, into ``directory``."""
+    options = RuleOptions(
+        job_selector=selector if selector is not None else RuleOptions.job_selector,
+        runbook_url=runbook_url,
+        labels=tuple(labels),
     )
+    groups = groups_for(options)
+    if options == RuleOptions():
+        header = HEADER
+    else:  # the header says how to write this file again
+        target = str(directory if prometheus_rule_only else prometheus_rule_directory or directory)
+        command = export_command(options, target, prometheus_rule_only=True)
+        header = generated_header("exporters/prometheus/rules.py", command)
+    resource = render_prometheus_rule(groups, labels=dict(options.labels), header=header)
+    outputs: list[tuple[Path, str]] = []
+    if not prometheus_rule_only:
+        outputs.append((directory / RULE_FILE_NAME, render_rule_file(groups)))
+        directory = prometheus_rule_directory or directory
+    outputs.append((directory / PROMETHEUS_RULE_FILE_NAME, resource))
     for path, text in outputs:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return [path for path, _ in outputs]
 
 
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``rules export`` (shared by ``drift-sidecar`` and ``python -m``)."""
+    parser.add_argument(
+        "--prometheus-rule-dir",
+        help=f"where to write {PROMETHEUS_RULE_FILE_NAME} (default: DIRECTORY)",
+    )
+    parser.add_argument(
+        "--prometheus-rule-only",
+        action="store_true",
+        help=f"write only {PROMETHEUS_RULE_FILE_NAME}, into DIRECTORY",
+    )
+    jobs = parser.add_mutually_exclusive_group()
+    jobs.add_argument(
+        "--job-selector",
+        help='label matchers of the sidecars\' up series, e.g. job="kserve-test/drift-sidecar" '
+        "(a PodMonitor's job is <namespace>/<name>)",
+    )
+    jobs.add_argument(
+        "--job-regex", help=f'the sidecars\' job as a regex: job=~"REGEX" (default: {JOB_REGEX})'
+    )
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label of the PrometheusRule, e.g. release=kube-prometheus-stack (repeatable)",
+    )
+    parser.add_argument(
+        "--runbook-base-url",
+        "--runbook-url",
+        dest="runbook_base_url",
+        help="absolute URL of docs/runbook.md for the runbook_url annotations "
+        f"(default: the relative path {RUNBOOK_URL})",
+    )
+
+
+def export_from_arguments(directory: str, args: argparse.Namespace) -> list[Path]:
+    """Run ``rules export`` with parsed arguments; ``ValueError`` names a bad option."""
+    selector = None
+    if args.job_selector is not None or args.job_regex is not None:
+        selector = job_selector(args.job_selector, args.job_regex)
+    runbook = RUNBOOK_URL if args.runbook_base_url is None else absolute_url(args.runbook_base_url)
+    return export_rules(
+        Path(directory),
+        Path(args.prometheus_rule_dir) if args.prometheus_rule_dir else None,
+        runbook,
+        selector=selector,
+        labels=label_pairs(args.label),
+        prometheus_rule_only=args.prometheus_rule_only,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m exporters.prometheus.rules DIR [--prometheus-rule-dir DIR] [--runbook-url U]``"""
+    """``python -m exporters.prometheus.rules DIR [options of drift-sidecar rules export]``"""
     parser = argparse.ArgumentParser(prog="python -m exporters.prometheus.rules")
-    parser.add_argument("directory", type=Path, help=f"where to write {RULE_FILE_NAME}")
-    parser.add_argument("--prometheus-rule-dir", type=Path, help="default: DIRECTORY")
-    parser.add_argument("--runbook-url", default=RUNBOOK_URL)
+    parser.add_argument("directory", help=f"where to write {RULE_FILE_NAME}")
+    add_export_arguments(parser)
     args = parser.parse_args(argv)
-    for path in export_rules(args.directory, args.prometheus_rule_dir, args.runbook_url):
+    try:
+        paths = export_from_arguments(args.directory, args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    for path in paths:
         print(path)
     return 0
 

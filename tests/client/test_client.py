@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import drift.client
-import drift.retry
+import drift.client.retry
 from drift.client.client import (
     CLIENT_RETRY,
     DriftClient,
@@ -214,7 +214,7 @@ def test_the_default_policy_is_the_clients_own() -> None:
     client = DriftClient("http://unused", "m", transport=InMemoryTransport())
     assert client.retry is CLIENT_RETRY
     assert (CLIENT_RETRY.max_attempts, CLIENT_RETRY.max_age) == (5, None)
-    assert drift.client.RetryPolicy is drift.retry.RetryPolicy is RetryPolicy
+    assert drift.client.RetryPolicy is drift.client.retry.RetryPolicy is RetryPolicy
     client.close()
 
 

@@ -2,13 +2,17 @@
 
 ``promtool`` comes from the Debian package ``prometheus`` (see tests/integration/README.md);
 ``yamllint`` from the dev extra. A missing tool skips those tests locally and fails them under
-``CI=true``.
+``CI=true``. Two rule sets are committed: the rule file for a plain Prometheus (scrape job
+``drift-sidecar``) and the PrometheusRule of the Kustomize base (the Prometheus Operator's job
+``<namespace>/drift-sidecar``, an absolute runbook URL, kube-prometheus-stack's label).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import shlex
 import subprocess
 import sys
 from datetime import timedelta
@@ -26,11 +30,13 @@ from tests.integration.conftest import binary
 
 ROOT = Path(__file__).resolve().parents[2]
 RULE_FILE = ROOT / "alert_rules" / pr.RULE_FILE_NAME
-PROMETHEUS_RULE = ROOT / "deploy" / pr.PROMETHEUS_RULE_FILE_NAME
+PROMETHEUS_RULE = ROOT / "deploy" / "kustomize" / "base" / pr.PROMETHEUS_RULE_FILE_NAME
 PROMTOOL_TESTS = ROOT / "alert_rules" / "tests" / "drift-sidecar.test.yaml"
+OPERATOR_TESTS = ROOT / "alert_rules" / "tests" / "drift-sidecar.operator.test.yaml"
 RUNBOOK = ROOT / "docs" / "runbook.md"
-README = ROOT / "README.md"
-REGENERATE = "drift-sidecar rules export alert_rules --prometheus-rule-dir deploy"
+METRICS_PAGE = ROOT / "docs" / "metrics.md"
+ALERT_RULES_PAGE = ROOT / "docs" / "alert-rules.md"
+REGENERATE = "the command on the file's first line"
 
 # Alerts about a sidecar target or its CloudEvents input, not about one model.
 NOT_PER_MODEL = {"DriftSidecarDown", "DriftSidecarAbsent", "DriftCloudEventsUnpaired"}
@@ -53,7 +59,7 @@ def _load(path: Path) -> Any:
 
 @pytest.mark.parametrize(
     ("path", "render"),
-    [(RULE_FILE, pr.render_rule_file), (PROMETHEUS_RULE, pr.render_prometheus_rule)],
+    [(RULE_FILE, pr.render_rule_file), (PROMETHEUS_RULE, pr.render_kustomize_base)],
     ids=["rule-file", "prometheusrule"],
 )
 def test_committed_artifact_is_what_the_generator_writes(path: Path, render: Any) -> None:
@@ -66,15 +72,84 @@ def test_cli_export_writes_the_committed_files(tmp_path: Path) -> None:
     )
     assert code == 0
     assert (tmp_path / pr.RULE_FILE_NAME).read_text() == RULE_FILE.read_text()
-    assert (
-        tmp_path / "k" / pr.PROMETHEUS_RULE_FILE_NAME
-    ).read_text() == PROMETHEUS_RULE.read_text()
+    assert (tmp_path / "k" / pr.PROMETHEUS_RULE_FILE_NAME).read_text() == (
+        pr.render_prometheus_rule()
+    )
+
+
+def test_the_command_in_the_base_header_writes_the_committed_prometheus_rule(
+    tmp_path: Path,
+) -> None:
+    """The first line of the committed PrometheusRule is the command that wrote it."""
+    header = PROMETHEUS_RULE.read_text(encoding="utf-8").splitlines()[0]
+    match = re.search(r"`drift-sidecar (rules export .+)`; do not edit", header)
+    assert match, header
+    argv = shlex.split(match.group(1))
+    assert argv[2] == "deploy/kustomize/base"
+    argv[2] = str(tmp_path)
+    assert cli_main(argv) == 0
+    assert os.listdir(tmp_path) == [pr.PROMETHEUS_RULE_FILE_NAME]  # --prometheus-rule-only
+    written = (tmp_path / pr.PROMETHEUS_RULE_FILE_NAME).read_text(encoding="utf-8")
+    assert written.replace(str(tmp_path), "deploy/kustomize/base") == PROMETHEUS_RULE.read_text()
 
 
 def test_module_entry_point_writes_both_files_into_one_directory(tmp_path: Path) -> None:
     assert pr.main([str(tmp_path)]) == 0
     assert (tmp_path / pr.RULE_FILE_NAME).read_text() == RULE_FILE.read_text()
-    assert (tmp_path / pr.PROMETHEUS_RULE_FILE_NAME).read_text() == PROMETHEUS_RULE.read_text()
+    assert (tmp_path / pr.PROMETHEUS_RULE_FILE_NAME).read_text() == pr.render_prometheus_rule()
+
+
+def test_job_selector_option_sets_the_up_series_of_every_rule(tmp_path: Path) -> None:
+    selector = 'job="kserve-test/drift-sidecar"'
+    assert cli_main(["rules", "export", str(tmp_path), "--job-selector", selector]) == 0
+    exprs = [r["expr"] for g in _load(tmp_path / pr.RULE_FILE_NAME)["groups"] for r in g["rules"]]
+    ups = [e for e in exprs if "up{" in e]
+    assert len(ups) == 3  # DriftNoSamples, DriftSidecarDown, DriftSidecarAbsent
+    assert all(f"up{{{selector}}}" in e for e in ups)
+    assert not any("drift-sidecar.*" in e for e in exprs)
+
+
+def test_job_regex_option(tmp_path: Path) -> None:
+    assert cli_main(["rules", "export", str(tmp_path), "--job-regex", ".+/drift-sidecar"]) == 0
+    text = (tmp_path / pr.RULE_FILE_NAME).read_text()
+    assert 'up{job=~".+/drift-sidecar"} == 0' in text
+
+
+def test_label_option_labels_the_prometheus_rule(tmp_path: Path) -> None:
+    argv = ["rules", "export", str(tmp_path), "--prometheus-rule-only"]
+    argv += ["--label", "release=kube-prometheus-stack", "--label", "team=ml"]
+    assert cli_main(argv) == 0
+    labels = _load(tmp_path / pr.PROMETHEUS_RULE_FILE_NAME)["metadata"]["labels"]
+    assert labels["release"] == "kube-prometheus-stack"
+    assert labels["team"] == "ml"
+    assert labels["app.kubernetes.io/name"] == "drift-sidecar"
+    assert not (tmp_path / pr.RULE_FILE_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--job-selector", "job=kserve"],  # not quoted: not PromQL
+        ["--job-selector", 'job="a"} or vector(1) or up{x="b"'],  # no injection into the expr
+        ["--runbook-base-url", "docs/runbook.md"],  # relative: a dead link in Slack
+        ["--runbook-base-url", "https://example.com/runbook.md#x"],
+        ["--label", "release"],
+        ["--label", "release=not a label value"],
+    ],
+)
+def test_bad_options_are_refused_with_a_message(
+    bad: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["rules", "export", str(tmp_path), *bad]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_job_selector_and_regex_are_exclusive(tmp_path: Path) -> None:
+    argv = ["rules", "export", str(tmp_path), "--job-selector", 'job="a"', "--job-regex", "b"]
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(argv)
+    assert exit_info.value.code == 2
 
 
 def test_runbook_url_option_sets_every_link(tmp_path: Path) -> None:
@@ -86,24 +161,30 @@ def test_runbook_url_option_sets_every_link(tmp_path: Path) -> None:
 
 
 def test_yaml_text_round_trips_to_the_data() -> None:
-    groups = pr.rule_groups()
-    assert _load(RULE_FILE) == pr.rule_file(groups)
-    assert _load(PROMETHEUS_RULE) == pr.prometheus_rule(groups)
+    assert _load(RULE_FILE) == pr.rule_file(pr.rule_groups())
+    base = pr.KUSTOMIZE_BASE
+    assert _load(PROMETHEUS_RULE) == pr.prometheus_rule(
+        pr.groups_for(base), labels=dict(base.labels)
+    )
 
 
-def test_prometheus_rule_and_rule_file_have_the_same_groups() -> None:
+def test_prometheus_rule_and_rule_file_differ_only_in_job_and_runbook() -> None:
     resource = _load(PROMETHEUS_RULE)
     assert resource["apiVersion"] == "monitoring.coreos.com/v1"
     assert resource["kind"] == "PrometheusRule"
     assert resource["metadata"]["name"] == "drift-sidecar"
     assert resource["metadata"]["labels"]["app.kubernetes.io/name"] == "drift-sidecar"
+    assert resource["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert "namespace" not in resource["metadata"]
-    assert resource["spec"]["groups"] == _load(RULE_FILE)["groups"]
     assert [g["name"] for g in resource["spec"]["groups"]] == [
         "drift-sidecar.drift",
         "drift-sidecar.performance",
         "drift-sidecar.health",
     ]
+    plain = yaml.safe_dump(_load(RULE_FILE)["groups"])
+    operator = yaml.safe_dump(resource["spec"]["groups"])
+    operator = operator.replace(pr.PROJECT_RUNBOOK_URL, pr.RUNBOOK_URL)
+    assert operator.replace(pr.OPERATOR_JOB_REGEX, pr.JOB_REGEX) == plain
 
 
 def test_extra_labels_for_the_rule_selector() -> None:
@@ -169,8 +250,9 @@ def test_rule_has_severity_annotations_and_a_runbook_link(rule: pr.AlertRule) ->
 
 
 def test_dataset_alert_uses_the_sidecars_own_decision() -> None:
-    """README: dataset drift when the drifted share >= share_threshold; that decision (and the
-    edge case of no evaluated column) is ``drift_dataset_detected``, not a fixed threshold."""
+    """docs/metrics.md: dataset drift when the drifted share >= share_threshold; that decision
+    (and the edge case of no evaluated column) is ``drift_dataset_detected``, not a fixed
+    threshold."""
     (rule,) = [r for r in RULES if r.name == "DriftDatasetDetected"]
     assert "drift_dataset_detected == 1" in rule.expr
     assert not re.search(r"share\s*[<>]=?\s*[\d.]", rule.expr)
@@ -205,8 +287,8 @@ def _section(text: str, heading: str) -> str:
     return text[start : end if end != -1 else len(text)]
 
 
-def _readme_metrics() -> dict[str, str]:
-    table = _section(README.read_text(encoding="utf-8"), "Metrics")
+def _documented_metrics() -> dict[str, str]:
+    table = _section(METRICS_PAGE.read_text(encoding="utf-8"), "All metrics")
     return dict(METRIC_ROW.findall(table))
 
 
@@ -232,11 +314,11 @@ def test_metric_names_parser() -> None:
 
 
 def test_every_metric_is_documented() -> None:
-    known = {**_readme_metrics(), **PROMETHEUS_METRICS}
-    assert "drift_dataset_detected" in known  # the README table was found
+    known = {**_documented_metrics(), **PROMETHEUS_METRICS}
+    assert "drift_dataset_detected" in known  # the table of docs/metrics.md was found
     for rule in RULES:
         unknown = metric_names(rule.expr) - set(known)
-        assert not unknown, f"{rule.name}: {unknown} not in the README's metric table"
+        assert not unknown, f"{rule.name}: {unknown} not in docs/metrics.md's table"
         for counter in re.findall(r"\b(?:rate|increase)\(\s*([A-Za-z_:][\w:]*)", rule.expr):
             assert known[counter] == "counter", f"{rule.name}: rate/increase of {counter}"
 
@@ -264,6 +346,35 @@ def test_promtool_unit_tests_pass() -> None:
     result = _run([binary("promtool"), "test", "rules", str(PROMTOOL_TESTS)])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
+
+
+def _operator_test(tmp_path: Path, groups: Any) -> subprocess.CompletedProcess[str]:
+    """``promtool test rules`` of the Operator-naming tests against ``groups``."""
+    tests = _load(OPERATOR_TESTS)
+    [rule_file] = tests["rule_files"]
+    (tmp_path / rule_file).write_text(yaml.safe_dump({"groups": groups}), encoding="utf-8")
+    copy = tmp_path / OPERATOR_TESTS.name
+    copy.write_text(OPERATOR_TESTS.read_text(encoding="utf-8"), encoding="utf-8")
+    return _run([binary("promtool"), "test", "rules", str(copy)])
+
+
+@pytest.mark.integration
+def test_promtool_operator_job_naming_fires_down_not_absent(tmp_path: Path) -> None:
+    """The base's PrometheusRule: up{job="kserve-test/drift-sidecar"} == 0 fires
+    DriftSidecarDown (not DriftSidecarAbsent), and a lone plain job fires Absent."""
+    result = _operator_test(tmp_path, _load(PROMETHEUS_RULE)["spec"]["groups"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+@pytest.mark.integration
+def test_promtool_operator_tests_fail_with_the_plain_job_selector(tmp_path: Path) -> None:
+    """The same tests against the plain rules (job=~"drift-sidecar.*", the same runbook links)
+    fail as the issue reported, Absent instead of Down: the tests above test the selector."""
+    plain = pr.rule_file(pr.rule_groups(runbook_url=pr.PROJECT_RUNBOOK_URL))  # same links
+    result = _operator_test(tmp_path, plain["groups"])
+    assert result.returncode != 0
+    assert "alertname: DriftSidecarDown" in result.stdout + result.stderr
 
 
 def test_promtool_tests_use_the_committed_rule_file() -> None:
@@ -325,13 +436,13 @@ def test_runbook_has_no_section_for_a_removed_alert() -> None:
 ALERT_ROW = re.compile(r"^\| `(Drift\w+)` \| (\w+) \| .+ \| (\w+) \|$", re.MULTILINE)
 
 
-def test_readme_alert_table_matches_the_rules() -> None:
-    table = _section(README.read_text(encoding="utf-8"), "Alerting rules")
+def test_docs_alert_table_matches_the_rules() -> None:
+    table = ALERT_RULES_PAGE.read_text(encoding="utf-8")
     rows = {name: (severity, for_) for name, severity, for_ in ALERT_ROW.findall(table)}
     expected = {r.name: (r.severity.value, pr.duration(r.for_) if r.for_ else "0") for r in RULES}
     assert rows == expected
     assert "drift-sidecar rules export DIR" in table
-    assert "(docs/runbook.md)" in table
+    assert "(runbook.md)" in table
 
 
 # yamllint ------------------------------------------------------------------------------------
@@ -343,7 +454,7 @@ YAMLLINT_CONFIG = "{extends: default, rules: {line-length: disable}}"
 def test_yamllint_strict() -> None:
     if importlib.util.find_spec("yamllint") is None:
         missing_component("yamllint is not installed (pip install -e '.[dev]')")
-    files = [RULE_FILE, PROMETHEUS_RULE, PROMTOOL_TESTS]
+    files = [RULE_FILE, PROMETHEUS_RULE, PROMTOOL_TESTS, OPERATOR_TESTS]
     command = [sys.executable, "-m", "yamllint", "-s", "-d", YAMLLINT_CONFIG]
     result = _run([*command, *map(str, files)])
     assert result.returncode == 0, result.stdout + result.stderr

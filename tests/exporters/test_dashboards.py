@@ -1,5 +1,5 @@
 """The generated Grafana dashboards: committed copies, SDK round trip, required fields, grid,
-thresholds that match the alert rules, variables, links, file provisioning and README.
+thresholds that match the alert rules, variables, links, file provisioning and docs/dashboards.md.
 
 What Grafana needs from a dashboard is checked with a JSON schema (``DASHBOARD_SCHEMA``); that
 every query returns data on real metrics is ``tests/integration/test_dashboards_prometheus.py``.
@@ -44,7 +44,7 @@ from exporters.prometheus.rules import REFERENCE_MAX_AGE_DAYS, REJECTED_SHARE
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "dashboards"
-README = ROOT / "README.md"
+DOCS_PAGE = ROOT / "docs" / "dashboards.md"
 
 DASHBOARD_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -512,12 +512,11 @@ def test_yamllint_on_the_provider_and_configmap() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# README --------------------------------------------------------------------------------------
+# docs/dashboards.md ---------------------------------------------------------------------------
 
 
-def test_readme_describes_every_panel() -> None:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## Dashboards", 1)[1].split("\n## ", 1)[0]
+def test_docs_describe_every_panel() -> None:
+    section = DOCS_PAGE.read_text(encoding="utf-8")
     for _, data in all_dashboards():
         for panel in data["panels"]:
             assert f"**{panel['title']}**" in section, panel["title"]

@@ -1,6 +1,6 @@
 """Contract test of ``drift-sidecar dashboards provision``: the real ``grafana-client`` against
 ``tests/grafana_contract_server.py``, which checks every request against Grafana's documented
-HTTP API. No Grafana server can run here; see README "Dashboards"."""
+HTTP API. No Grafana server can run here; see docs/dashboards.md."""
 
 from __future__ import annotations
 

@@ -518,30 +518,37 @@ def test_a_streamed_body_is_read_in_pieces_and_still_limited(
 
 # the example manifests --------------------------------------------------------------------
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+OVERLAYS = Path(__file__).resolve().parents[2] / "deploy" / "kustomize" / "overlays"
 
 
 def manifest(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The sidecar config (from the ConfigMap) and the model server resource of a manifest."""
-    documents = list(yaml.safe_load_all((DEPLOY / name).read_text(encoding="utf-8")))
-    [config_map] = [d for d in documents if d["kind"] == "ConfigMap"]
-    [server] = [d for d in documents if d["kind"] != "ConfigMap"]
-    return yaml.safe_load(config_map["data"]["config.yaml"]), server
+    """The sidecar config and the model server resource of a Kustomize overlay
+    (``<overlay>/<resource file>``; the overlay's config.yaml is its sidecar config)."""
+    overlay, resource = name.split("/")
+    config = yaml.safe_load((OVERLAYS / overlay / "config.yaml").read_text(encoding="utf-8"))
+    server = yaml.safe_load((OVERLAYS / overlay / resource).read_text(encoding="utf-8"))
+    return config, server
 
 
 @pytest.mark.parametrize(
     ("name", "fixtures", "model", "samples"),
     [
-        ("kserve-inferenceservice.yaml", ["kserve_v1_two_instances.json"], "iris", 2),
-        ("seldon-deployment.yaml", ["seldon_ndarray.json", "seldon_feedback.json"], "iris", 2),
+        ("kserve/inferenceservice.yaml", ["kserve_v1_two_instances.json"], "iris", 2),
+        (
+            "seldon/seldondeployment.yaml",
+            ["seldon_ndarray.json", "seldon_feedback.json"],
+            "iris",
+            2,
+        ),
     ],
 )
 def test_the_example_manifests_monitor_what_their_logger_sends(
     iris_csv: Path, name: str, fixtures: list[str], model: str, samples: int
 ) -> None:
     config, server = manifest(name)
+    config.pop("state", None)  # the overlays keep state on a volume; not needed here
     for cfg in config["models"].values():
-        cfg["reference"]["path"] = str(iris_csv)  # the mounted reference, here
+        cfg["reference"] = {"path": str(iris_csv)}  # the mounted reference, here
     svc = DriftService(settings_from_mapping(config))
     svc.start(load_in_background=False)
     try:
@@ -565,7 +572,7 @@ def test_the_example_manifests_monitor_what_their_logger_sends(
 def test_the_example_manifests_pass_yamllint() -> None:
     if importlib.util.find_spec("yamllint") is None:
         missing_component("yamllint is not installed (pip install -e '.[dev]')")
-    files = [str(DEPLOY / "kserve-inferenceservice.yaml"), str(DEPLOY / "seldon-deployment.yaml")]
+    files = [str(p) for o in ("kserve", "seldon") for p in sorted((OVERLAYS / o).glob("*.yaml"))]
     config = "{extends: default, rules: {line-length: {max: 100}}}"
     result = subprocess.run(
         [sys.executable, "-m", "yamllint", "-s", "-d", config, *files],

@@ -1,6 +1,6 @@
 """CloudEvents halves bounded in bytes: a flood of large halves that never pair, posted through
 the in-process app, grows the Python heap (``tracemalloc``, after a garbage collection) by less
-than ``cloudevents.max_pending_bytes`` and a fixed allowance, as README "Memory bounds" says;
+than ``cloudevents.max_pending_bytes`` and a fixed allowance, as docs/memory.md says;
 the oldest halves are evicted and counted like those evicted for ``max_pending``; a half larger
 than the whole bound is refused (413); a pairing id longer than ``server.max_value_bytes`` is
 refused (400) naming its header or field. Normal pairs still pair, with the samples they gave

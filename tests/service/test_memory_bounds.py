@@ -1,6 +1,6 @@
 """Memory bounded in bytes: every table that grows with traffic, flooded through the in-process
 app with the largest values ingestion lets through (256-byte categories, predictions, ids and
-labels, all distinct, and scores objects with many classes), stays under the bound the README
+labels, all distinct, and scores objects with many classes), stays under the bound docs/memory.md
 documents ("Memory bounds"), measured with ``tracemalloc`` after a garbage collection; values
 over ``server.max_value_bytes`` are rejected one by one, named in the 422 and counted.
 
@@ -31,7 +31,7 @@ MODEL = "flood"
 MAX_VALUE_BYTES = 256
 MAX_CATEGORIES = 50
 MAX_PENDING_BYTES = 64 * 1024
-#: the README's bytes per vocabulary entry: a 256-byte value as Python stores it at worst (one
+#: docs/memory.md's bytes per vocabulary entry: a 256-byte value as Python stores it at worst (one
 #: 4-byte character among 252 ASCII ones: 4 x 253 + 76 = 1,088 bytes) and its code dict slot at
 #: the worst dict size, the list slot and the code as an int (at most 112), rounded up
 VOCABULARY_ENTRY_BYTES = 1200
