@@ -19,6 +19,12 @@ from drift.config import Settings, settings_from_mapping
 from drift.service.app import create_app
 from drift.service.service import DriftService
 
+# the ClearML/S3 backend of the reference tests (tests/integration, tests/deploy): defined once
+# here, so the session has one backend (a fixture imported into two modules would be two)
+from tests.integration.reference_components import backend, reference_backend
+
+__all__ = ["backend", "reference_backend"]  # fixtures
+
 
 def wait_until(
     condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition"

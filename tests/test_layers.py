@@ -69,6 +69,8 @@ VIOLATIONS = [
     ("drift/sources/file.py", "import drift.service.references", "Each layer imports only"),
     ("drift/client/client.py", "import numpy", "The client stays light"),
     ("drift/client/middleware.py", "import drift.core.engine", "The client stays light"),
+    ("drift/client/client.py", "import drift.retry", "The client stays light"),
+    ("drift/client/retry.py", "import drift.errors", "The client stays light"),
 ]
 
 

@@ -43,16 +43,8 @@ import yaml
 from tests.components import missing_component
 from tests.conftest import reference_frame
 from tests.integration.conftest import free_port
-from tests.integration.reference_components import (
-    BUCKET,
-    Backend,
-    backend,
-    reference_backend,
-    seed_dataset,
-)
+from tests.integration.reference_components import BUCKET, Backend, seed_dataset
 from tests.integration.test_reference_s3 import put
-
-__all__ = ["backend", "reference_backend"]  # fixtures
 
 pytestmark = [
     pytest.mark.integration,

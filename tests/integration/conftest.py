@@ -32,12 +32,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-# fixtures of the reference-dataset tests (a ClearML backend and an S3 server)
 from tests.components import missing_component
-
-from .reference_components import backend, reference_backend
-
-__all__ = ["backend", "reference_backend"]
 
 MODELS = ("m1", "m2")
 NUMERICAL = ("x1", "x2", "x3", "x4")
