@@ -9,7 +9,8 @@ handover time after ``kill -9``.
   and a step of 10,000; timed from its first applied message to its ``drift_samples_total``
   reaching the total (``/metrics`` polled every 50 ms). Target: >= 100,000 samples/s.
 - **End-to-end latency**: with the aggregator idle, ``--trials`` times: POST 100 samples to a
-  shipper (model ``lat``: window 1,000, step 100, so each POST is one evaluation), then poll the
+  shipper (model ``lat``: window 1,000, step 100, no rate limit on evaluations, so each POST is
+  one evaluation), then poll the
   aggregator's ``/v1/models/lat/drift`` every 2 ms until its ``samples_seen`` includes them.
   Reports p50 / p99 from the POST to the verdict that includes the samples.
 - **Handover**: a second aggregator joins; the one owning ``m1`` (a full ``--window`` window) is
@@ -70,7 +71,7 @@ def write_config(home: Path, name: str, role: str, bootstrap: str, window: int, 
         "  lat:\n"
         f"    reference: {{path: {home / 'reference.parquet'}}}\n"
         f"    columns: {cols}\n"
-        "    window: {size: 1000, step: 100}\n",
+        "    window: {size: 1000, step: 100, min_seconds_between_evaluations: 0}\n",
         encoding="utf-8",
     )
     return path

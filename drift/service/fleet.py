@@ -439,8 +439,9 @@ class Aggregator:
             self.metrics.skipped.labels(topic, "invalid_json").inc()
             return
         at = _monotonic_of(message)
-        if samples:
-            self._take(model, partition)
+        # partition p of both topics is this instance's (range assignor): a label may come
+        # before the model's first sample, and must not be wiped by the take-over after it
+        self._take(model, partition)
         try:
             if samples:
                 self.service.ingest_consumed(model, payload, at, replay)
@@ -469,6 +470,7 @@ class Aggregator:
             self._owned[model] = Owned(partition)
             record = self._records.get(model)
         self.service.take_over(model, None if record is None else record.get("alerts"))
+        self.metrics.owned_models.set(len(self.owned_models()))
 
     def _track(self, model: str, partition: int, offset: int) -> None:
         seen, _held = self.service.monitors[model].window_bounds()
