@@ -355,6 +355,14 @@ COLUMN_DRIFT = _object(
         "current_missing_share": _SHARE,
         "reference_missing_share": _SHARE,
         "adjusted_score": _SHARE,
+        "calibrated": {
+            "type": "boolean",
+            "description": "the threshold is calibrated to the window (drift.calibration)",
+        },
+        "false_alarm_rate": {
+            **_SHARE,
+            "description": "expected false-alarm rate per evaluation at the calibrated threshold",
+        },
     },
 )
 DRIFT_REPORT = _object(
@@ -810,7 +818,7 @@ def build_document(base: Schema, settings: Settings) -> Schema:
     models = sorted(settings.models)
     for (method, path), op in operations(settings).items():
         entry = dict(document["paths"].setdefault(path, {}).get(method, {}))
-        entry.setdefault("summary", op.summary)
+        entry["summary"] = op.summary  # ours, not FastAPI's ("Post Samples")
         if "operationId" not in entry:
             suffix = path.strip("/").replace("/", "_") or "root"
             entry["operationId"] = f"{method}_{suffix}"
