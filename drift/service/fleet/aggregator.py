@@ -1,55 +1,22 @@
-"""The fleet roles on Kafka (``fleet`` configured): shippers produce, aggregators judge.
-
-**Shipper** (``Shipper``): the sidecar in each model pod validates what it is sent as a
-stand-alone sidecar does, then produces the accepted samples and labels with an idempotent
-producer (``acks=all``), key = model name, value = the body of the same HTTP route. ``produce``
-never blocks: messages wait in the producer's buffer (at most ``fleet.max_buffer_bytes``) while
-the broker is slow or away and are delivered when it returns; past the bound new ones are
-dropped and counted. The murmur2 partitioner is the Java client's default, so a model's
-messages land in the same partition whichever client produced them.
-
-**Aggregator** (``Aggregator``): one consumer group over both topics with the range assignor, so
-partition *p* of the samples topic and partition *p* of the labels topic (the same partition
-count: checked) go to the same instance, and with them every model whose key hashes to *p*.
-The owner keeps the model's window, label join and alerts. What lets another instance take
-over exactly:
-
-- it commits, per partition, the offset of the next message it has not applied (what
-  consumer-lag tooling expects), every ``fleet.commit_seconds``;
-- before each commit it publishes, per model it owns, a record to ``fleet.state_topic`` (key =
-  model): the offset of the message holding the oldest sample still in the window (and the
-  labels position when that message was applied), and the alert trackers;
-- on assignment, a new owner reads the records, seeks each partition back to the smallest such
-  offset of its models and *replays* up to the committed offset: the window is rebuilt with the
-  same samples in the same order (a count window keeps the last ``size``; older replayed ones
-  fall out), predictions waiting for labels and the labels after them are joined again; replays
-  are not counted as new samples, no evaluation runs until the partition reaches the committed
-  offset, and the alert trackers continue from the record, so a FIRING is not sent twice;
-- a partition without a committed offset starts from the earliest retained message.
-
-An instance that loses a partition forgets its models (window, labels, alerts) and exports
-nothing for them. See docs/fleet.md for the topics, retention and the failure cases.
-"""
+"""The aggregator: consumes the fleet's topics in one consumer group and judges the models of
+its partitions, rebuilding their windows by replay on assignment (``drift.service.fleet``)."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-import zlib
 from collections import deque
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from drift.config.fleet import FleetConfig
-from drift.core.columns import SampleSchema
 from drift.errors import DriftError, NotReady
-from drift.ingest import jsonbody, wire
-from drift.ingest.samples import Batch
-from exporters.prometheus.fleet import AggregatorMetrics, ShipperMetrics
+from drift.ingest import jsonbody
+from drift.service.fleet.common import OFFSET_BEGINNING, STATE_VERSION, kafka_common
+from exporters.prometheus.fleet import AggregatorMetrics
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -57,156 +24,6 @@ if TYPE_CHECKING:
     from drift.service.service import DriftService
 
 log = logging.getLogger(__name__)
-
-STATE_VERSION = 1
-#: offsets of librdkafka meaning "the earliest retained message"
-OFFSET_BEGINNING = -2
-
-
-def kafka_common(config: FleetConfig, client_id: str) -> dict[str, Any]:
-    return {"bootstrap.servers": config.bootstrap_servers, "client.id": client_id, **config.client}
-
-
-def keep_sample(row: dict[str, Any], rate: float, random: Callable[[], float]) -> bool:
-    """``fleet.sample_rate``: a sample with an id is kept or dropped by the id's CRC-32, so that
-    every replica decides alike (and its label, produced always, finds it or never waits)."""
-    if rate >= 1.0:
-        return True
-    sample_id = row.get("id")
-    if sample_id is None:
-        return random() < rate
-    return zlib.crc32(str(sample_id).encode("utf-8", "surrogatepass")) < rate * 2**32
-
-
-# ----------------------------------------------------------------------------------- shipper
-
-
-class Shipper:
-    """Produces accepted samples and labels; thread-safe, never blocks the caller."""
-
-    def __init__(self, config: FleetConfig, registry: CollectorRegistry, client_id: str) -> None:
-        import random
-
-        self.config = config
-        self.metrics = ShipperMetrics(registry, (config.samples_topic, config.labels_topic))
-        self._random = random.Random().random
-        self._lock = threading.Lock()
-        self._buffered = 0
-        self._outstanding = {config.samples_topic: 0, config.labels_topic: 0}
-        self._client_id = client_id
-        self._producer: Any = None
-        self._poller: threading.Thread | None = None
-        self._stopping = threading.Event()
-
-    def producer_config(self) -> dict[str, Any]:
-        return {
-            **kafka_common(self.config, self._client_id),
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": self.config.linger_ms,
-            "partitioner": "murmur2_random",  # the Java client's default: same key, same partition
-            # librdkafka's own bound, above ours (which counts message values only)
-            "queue.buffering.max.kbytes": max(1, self.config.max_buffer_bytes // 1024 * 2),
-            "queue.buffering.max.messages": 1_000_000,
-            "message.timeout.ms": 0,  # retried until delivered; the byte bound drops new ones
-        }
-
-    def start(self) -> None:
-        from confluent_kafka import Producer
-
-        self._producer = Producer(self.producer_config())
-        self._poller = threading.Thread(target=self._poll, name="drift-shipper", daemon=True)
-        self._poller.start()
-
-    def _poll(self) -> None:
-        while not self._stopping.is_set():
-            self._producer.poll(0.1)  # runs the delivery callbacks
-
-    def ship_samples(self, model: str, batch: Batch, schema: SampleSchema) -> int:
-        """Produce the batch (split into messages under 1 MB); how many samples were handed to
-        the producer (the others were sampled out or did not fit the buffer)."""
-        rows = wire.sample_rows(batch, schema)
-        if self.config.sample_rate < 1.0:
-            kept = [r for r in rows if keep_sample(r, self.config.sample_rate, self._random)]
-            self.metrics.sampled_out.inc(len(rows) - len(kept))
-            rows = kept
-        return self._produce(self.config.samples_topic, model, wire.split("samples", rows))
-
-    def ship_labels(self, model: str, labels: Sequence[tuple[str, object]]) -> int:
-        return self._produce(self.config.labels_topic, model, wire.labels_messages(labels))
-
-    def _produce(self, topic: str, model: str, messages: Any) -> int:
-        handed = 0
-        key = model.encode("utf-8")
-        for body, count in messages:
-            size = len(body)
-            with self._lock:
-                if self._buffered + size > self.config.max_buffer_bytes:
-                    full = True
-                else:
-                    full = False
-                    self._buffered += size
-                    self._outstanding[topic] += count
-            if full:
-                self.metrics.dropped.labels(topic, "buffer_full").inc(count)
-                continue
-            try:
-                self._producer.produce(
-                    topic, value=body, key=key, on_delivery=self._delivered(topic, count, size)
-                )
-            except BufferError:  # librdkafka's own queue is full
-                self._settle(topic, count, size)
-                self.metrics.dropped.labels(topic, "buffer_full").inc(count)
-                continue
-            except Exception as exc:  # KafkaException: e.g. the topic name is refused
-                self._settle(topic, count, size)
-                self.metrics.dropped.labels(topic, "delivery_failed").inc(count)
-                log.warning("fleet: cannot produce to %s: %s", topic, exc)
-                continue
-            handed += count
-        self.metrics.buffer_bytes.set(self._buffered)
-        return handed
-
-    def _settle(self, topic: str, count: int, size: int) -> None:
-        with self._lock:
-            self._buffered -= size
-            self._outstanding[topic] -= count
-
-    def _delivered(self, topic: str, count: int, size: int) -> Callable[[Any, Any], None]:
-        def done(err: Any, _msg: Any) -> None:
-            self._settle(topic, count, size)
-            self.metrics.buffer_bytes.set(self._buffered)
-            if err is None:
-                self.metrics.produced.labels(topic).inc()
-                self.metrics.produced_items.labels(topic).inc(count)
-            else:
-                self.metrics.dropped.labels(topic, "delivery_failed").inc(count)
-                log.warning("fleet: %d item(s) not delivered to %s: %s", count, topic, err)
-
-        return done
-
-    @property
-    def buffered_bytes(self) -> int:
-        return self._buffered
-
-    def stop(self, timeout: float) -> None:
-        """Deliver what is buffered within ``timeout``; what is left is counted (shutdown)."""
-        self._stopping.set()
-        if self._poller is not None:
-            self._poller.join(1.0)
-        if self._producer is None:
-            return
-        left = self._producer.flush(max(0.0, timeout))
-        if left:
-            with self._lock:
-                outstanding = dict(self._outstanding)
-            for topic, count in outstanding.items():
-                if count:
-                    self.metrics.dropped.labels(topic, "shutdown").inc(count)
-            log.warning("fleet: %d message(s) still buffered at the stop: not delivered", left)
-
-
-# -------------------------------------------------------------------------------- aggregator
 
 
 @dataclass
