@@ -535,13 +535,14 @@ class Aggregator:
         with self._lock:
             parts = [(t, p, part.position) for (t, p), part in self._parts.items()]
         for topic, p, position in parts:
-            try:
+            try:  # the high watermark of the last fetch response: no request to the broker
+                # (asking the broker takes ~0.5 s per partition on some, stalling the loop)
                 _low, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(topic, p), timeout=1.0, cached=False
+                    TopicPartition(topic, p), cached=True
                 )
             except Exception:
                 continue
-            if position >= 0:
+            if position >= 0 and high >= 0:
                 self.metrics.lag.labels(topic, str(p)).set(max(0, high - position))
 
 
