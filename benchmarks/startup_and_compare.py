@@ -115,11 +115,17 @@ def interleaved(
     return out
 
 
-def timed(fn: Callable[[], Any]) -> Callable[[], float]:
+def timed(fn: Callable[[], Any], cpu: list[float] | None = None) -> Callable[[], float]:
+    """``fn`` as a case of ``interleaved``: its wall time; with ``cpu``, the CPU time of the
+    process (all its threads) during the call is appended there too."""
+
     def run() -> float:
-        started = time.perf_counter()
+        cpu_started, started = time.process_time(), time.perf_counter()
         fn()
-        return time.perf_counter() - started
+        wall = time.perf_counter() - started
+        if cpu is not None:
+            cpu.append(time.process_time() - cpu_started)
+        return wall
 
     return run
 
@@ -339,6 +345,7 @@ class ServiceSteps:
         self.monitor.install_reference(profile)
         self.stream = workload(self.step * (repeats + 2), drifted=True, seed=3)[COLUMNS]
         self.position = 0
+        self.cpu: list[float] = []
         self._push(current, 0, size)
         self.monitor.evaluate()  # the first evaluation has nothing to carry over: not timed
 
@@ -353,9 +360,11 @@ class ServiceSteps:
         self._push(self.stream, start, start + self.step)
         self.position += self.step
         gc.collect()
-        started = time.perf_counter()
+        cpu_started, started = time.process_time(), time.perf_counter()
         self.monitor.evaluate()
-        return time.perf_counter() - started
+        wall = time.perf_counter() - started
+        self.cpu.append(time.process_time() - cpu_started)
+        return wall
 
 
 # ---------------------------------------------------------------------------------- peer
@@ -513,8 +522,17 @@ def evaluation_section(
         f"### Per evaluation against evidently (reference 100k; {args.eval_repeats} interleaved "
         f"runs; evidently {args.evidently_repeats})\n"
     )
-    row("window", "ours", "min", "median", "evidently median", "evidently / ours", "load")
-    row("---:", "---", "---:", "---:", "---:", "---:", "---")
+    row(
+        "window",
+        "ours",
+        "min",
+        "median",
+        "CPU median (all threads)",
+        "evidently median",
+        "evidently / ours",
+        "load",
+    )
+    row("---:", "---", "---:", "---:", "---:", "---:", "---:", "---")
     for size in windows:
         log(f"evaluation at window {size:,} ...")
         current = workload(size, drifted=True, seed=2)[COLUMNS]
@@ -524,10 +542,14 @@ def evaluation_section(
         theirs = evidently_columns(peer.run(reference, current))
         _, problems = agreement(theirs, our_columns(ours))
         out.failures += [f"evaluation 100k / {size:,}: {x}" for x in problems]
+        fresh_cpu: list[float] = []
         cases = {
-            "fresh snapshot + evaluate": timed(partial(snapshot_evaluate, profile, window)),
+            "fresh snapshot + evaluate": timed(
+                partial(snapshot_evaluate, profile, window), fresh_cpu
+            ),
             f"service step ({steps.step:,} new)": steps.run,
         }
+        cpu = dict(zip(cases, (fresh_cpu, steps.cpu), strict=True))
         s = interleaved(cases, args.eval_repeats, f"window {size:,}")
         evidently = peer.timings(reference, current, args.evidently_repeats)
         for name, series in s.items():
@@ -537,6 +559,7 @@ def evaluation_section(
                 name,
                 ms(series.min),
                 ms(series.median),
+                ms(statistics.median(cpu[name])),
                 ms(evidently.median),
                 f"{ratio:,.0f}x",
                 loads(series),

@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 from drift.config.alerts import ModelAlertsConfig
 from drift.config.collectors import KServeConfig, PerformanceConfig, SeldonConfig
+from drift.config.estimation import EstimationConfig
 from drift.core.options import ColumnsConfig, DriftConfig, StrictModel
 
 
@@ -163,3 +164,15 @@ class ModelConfig(StrictModel):
         default_factory=ModelAlertsConfig,
         description="per-model overrides of the top-level alerts section",
     )
+    estimation: EstimationConfig = Field(
+        default_factory=EstimationConfig,
+        description="performance estimated before labels arrive, and multivariate drift "
+        "(opt-in; docs/estimation.md)",
+    )
+
+    @model_validator(mode="after")
+    def _estimation_columns(self) -> ModelConfig:
+        problems = self.estimation.problems(self.columns)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self

@@ -10,12 +10,14 @@ a float64 view, categorical ones coded against the reference's vocabulary with
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 from pydantic import ValidationError
 
+from drift.core.calibration import calibrate
 from drift.core.columns import (
     CategoricalData,
     ColumnData,
@@ -125,4 +127,6 @@ def compare(
         raise ConfigError(problems)
     snapshot = snapshot_from_frame(profile, current, options.max_categories)
     window_size = max(1, len(current))
+    if options.calibration is not None:  # thresholds calibrated to a window of this size
+        profile = dataclasses.replace(profile, calibration=calibrate(profile, options, window_size))
     return evaluate(model, profile, snapshot, options, window_size=window_size, parallel=True)

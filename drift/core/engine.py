@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 
-from drift.core.columns import ColumnData, ColumnType, map_columns
+from drift.core.calibration import Calibration, applied, dataset_false_alarm_rate
+from drift.core.columns import PARALLEL_MIN_SAMPLES, ColumnData, ColumnType, map_columns
 from drift.core.options import DriftConfig
 from drift.core.reference import ColumnProfile, ReferenceProfile
 from drift.core.report import ColumnDrift, ColumnStatus, DriftReport
@@ -49,7 +50,12 @@ def choose_method(
     return method, threshold if threshold is not None else method.default_threshold
 
 
-def column_drift(column: ColumnProfile, current: ColumnData, options: DriftConfig) -> ColumnDrift:
+def column_drift(
+    column: ColumnProfile,
+    current: ColumnData,
+    options: DriftConfig,
+    calibration: Calibration | None = None,
+) -> ColumnDrift:
     missing_share = current.n_missing / current.n_total if current.n_total else 0.0
     if column.data.n == 0 or current.n == 0:
         name, threshold = configured_choice(column, options)
@@ -68,6 +74,9 @@ def column_drift(column: ColumnProfile, current: ColumnData, options: DriftConfi
             reference_missing_share=column.missing_share,
         )
     method, threshold = choose_method(column, current, options)
+    tuned = applied(calibration, column, method, options, current)
+    if tuned is not None:
+        threshold = tuned.threshold
     score = method.score(column.data, current, column.column_type)
     return ColumnDrift(
         column=column.name,
@@ -80,6 +89,8 @@ def column_drift(column: ColumnProfile, current: ColumnData, options: DriftConfi
         current_count=current.n,
         current_missing_share=missing_share,
         reference_missing_share=column.missing_share,
+        calibrated=tuned is not None,
+        false_alarm_rate=None if tuned is None else tuned.rate,
     )
 
 
@@ -107,6 +118,7 @@ def correct(columns: tuple[ColumnDrift, ...], correction: str) -> tuple[ColumnDr
         and col.score is not None
         and not math.isnan(col.score)
         and METHODS[col.method].is_p_value
+        and not col.calibrated  # its threshold already states its false-alarm rate
     ]
     if not tested:
         return columns
@@ -123,12 +135,15 @@ def score_columns(
     columns: list[ColumnProfile],
     window: WindowSnapshot,
     options: DriftConfig,
-    parallel: bool = False,
+    parallel: bool = True,
+    calibration: Calibration | None = None,
 ) -> list[ColumnDrift]:
     """``column_drift`` of each column; with ``parallel``, spread over the column threads
     (``map_columns``; the results do not depend on it)."""
     pairs = [(col, window.columns[col.name]) for col in columns]
-    return map_columns(lambda pair: column_drift(pair[0], pair[1], options), pairs, parallel)
+    return map_columns(
+        lambda pair: column_drift(pair[0], pair[1], options, calibration), pairs, parallel
+    )
 
 
 def evaluate(
@@ -138,13 +153,16 @@ def evaluate(
     options: DriftConfig,
     window_size: int,
     now: float | None = None,
-    parallel: bool = False,
+    parallel: bool | None = None,
 ) -> DriftReport:
     """One evaluation of ``window`` against ``profile``. ``parallel`` scores the columns in
-    threads; off by default, as the service's evaluator uses it: the tests' passes over the
-    sorted values are bound by memory, not by the core, and gained nothing from a second core
-    in the benchmarks (benchmarks/README.md), while a sidecar should leave the pod's other
-    cores to the model server."""
+    the column threads (``map_columns``: as many as the process's CPU affinity and quota
+    allow, at most 4; none on one core); None: when the window holds at least
+    ``PARALLEL_MIN_SAMPLES`` samples (below that, handing the columns to threads costs more
+    than it saves). The results do not depend on it. At window 100k this takes the
+    Wasserstein passes from ~65 ms to ~40 ms on two cores (benchmarks/README.md)."""
+    if parallel is None:
+        parallel = window.samples >= PARALLEL_MIN_SAMPLES
     started = time.perf_counter()
     pred_profile = profile.prediction
     scored = score_columns(
@@ -152,10 +170,17 @@ def evaluate(
         window,
         options,
         parallel,
+        profile.calibration,
     )
     prediction = scored.pop() if pred_profile is not None else None
     features = correct(tuple(scored), options.correction)
     evaluated = [c for c in features if c.status is ColumnStatus.OK]
+    rates = [c.false_alarm_rate for c in evaluated]
+    expected_rate = (
+        dataset_false_alarm_rate([r for r in rates if r is not None], options.share_threshold)
+        if rates and None not in rates
+        else None
+    )
     return DriftReport(
         model=model,
         evaluated_at=time.time() if now is None else now,
@@ -170,6 +195,7 @@ def evaluate(
         share_threshold=options.share_threshold,
         drifted_columns=sum(c.drifted for c in evaluated),
         evaluated_columns=len(evaluated),
+        expected_false_alarm_rate=expected_rate,
     )
 
 

@@ -7,6 +7,7 @@ which ``drift.config`` builds from these models. Pydantic is the only dependency
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -79,6 +80,33 @@ class MethodChoice(StrictModel):
         return _check_method(value)
 
 
+class CalibrationConfig(StrictModel):
+    """Thresholds calibrated to the window (``drift.core.calibration``): opt-in."""
+
+    false_alarm_rate: float = Field(
+        0.01,
+        gt=0,
+        lt=0.5,
+        description="each column fires on clean traffic at most this often per evaluation",
+    )
+    resamples: int = Field(
+        200,
+        ge=20,
+        le=10_000,
+        description="seeded reference resamples scored per column at reference load",
+    )
+    seed: int = Field(0, ge=0, description="seed of the resamples (same seed: same thresholds)")
+
+    @model_validator(mode="after")
+    def _enough_resamples(self) -> CalibrationConfig:
+        if self.false_alarm_rate * (self.resamples + 1) < 1:
+            raise ValueError(
+                f"resamples: {self.resamples} cannot calibrate a false_alarm_rate of "
+                f"{self.false_alarm_rate}; use at least {math.ceil(1 / self.false_alarm_rate)}"
+            )
+        return self
+
+
 class DriftConfig(StrictModel):
     share_threshold: float = Field(
         0.5, gt=0, le=1, description="dataset drift when this share of columns drifted"
@@ -96,6 +124,11 @@ class DriftConfig(StrictModel):
     )
     correction: Literal["none", "bonferroni", "benjamini_hochberg"] = Field(
         "none", description="multiple-testing correction of p-value tests across feature columns"
+    )
+    calibration: CalibrationConfig | None = Field(
+        None,
+        description="thresholds calibrated to the window at reference load, so each column "
+        "fires on clean traffic at a stated rate (docs: Alert quality); unset: evidently's",
     )
 
     @field_validator("method")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from drift.core.calibration import Calibration
 from drift.core.columns import CategoricalData, ColumnType, NumericData
 from drift.core.performance import Performance, Task
 from drift.core.reference import ColumnProfile, ReferenceProfile, Role
@@ -51,6 +52,8 @@ def dump_profile(profile: ReferenceProfile) -> bytes:
             "samples": perf.samples,
             "skipped": perf.skipped,
         }
+    if profile.calibration is not None:
+        header["calibration"] = profile.calibration.to_json()
     buffer = io.BytesIO()
     np.savez(buffer, header=np.array(json.dumps(header)), **arrays)  # type: ignore[arg-type]
     return buffer.getvalue()
@@ -95,9 +98,15 @@ def load_profile(data: bytes) -> ReferenceProfile:
             int(perf["skipped"]),
         )
     )
+    try:
+        saved = header.get("calibration")
+        calibration = None if saved is None else Calibration.from_json(saved)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProfileFormatError(f"unreadable calibration: {exc}") from None
     return ReferenceProfile(
         source=str(header["source"]),
         rows=int(header["rows"]),
         columns=columns,
         performance=performance,
+        calibration=calibration,
     )

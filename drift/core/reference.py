@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,9 @@ from drift.core.performance import (
     regression_performance,
 )
 from drift.errors import ReferenceSchemaError
+
+if TYPE_CHECKING:
+    from drift.core.calibration import Calibration
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +70,8 @@ class ReferenceProfile:
     #: the model's performance on the reference (its target column against its prediction
     #: column), the yardstick for delayed labels; None without ``columns.target``
     performance: Performance | None = None
+    #: thresholds calibrated to the window (``drift.calibration``), None: not calibrated
+    calibration: Calibration | None = None
 
     @property
     def features(self) -> tuple[ColumnProfile, ...]:

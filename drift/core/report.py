@@ -68,6 +68,10 @@ class ColumnDrift:
     #: the p-value after the configured multiple-testing correction (None: no correction,
     #: or not a p-value test); the drift decision uses it
     adjusted_score: float | None = None
+    #: the threshold is calibrated to the window (``drift.calibration``), and the column's
+    #: expected false-alarm rate per evaluation on clean traffic at it (None: not known)
+    calibrated: bool = False
+    false_alarm_rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +86,8 @@ class ColumnDrift:
             "current_missing_share": self.current_missing_share,
             "reference_missing_share": self.reference_missing_share,
             "adjusted_score": _finite(self.adjusted_score),
+            "calibrated": self.calibrated,
+            "false_alarm_rate": self.false_alarm_rate,
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -107,6 +113,8 @@ class ColumnDrift:
             current_missing_share=float(state["current_missing_share"]),
             reference_missing_share=float(state["reference_missing_share"]),
             adjusted_score=_float_or_none(state["adjusted_score"]),
+            calibrated=bool(state.get("calibrated", False)),  # absent in older snapshots
+            false_alarm_rate=_float_or_none(state.get("false_alarm_rate")),
         )
 
 
@@ -150,6 +158,9 @@ class DriftReport:
     #: the time window's length, None for a count window
     window_seconds: float | None = None
     min_samples: int = 0
+    #: with calibrated thresholds: the chance that clean traffic gives a dataset verdict of
+    #: drift, were the columns independent (``drift.core.calibration``); None: not known
+    expected_false_alarm_rate: float | None = None
     #: how ``save_html`` draws this report; not part of the value (equality, ``to_state``)
     page: ReportPage | None = field(default=None, compare=False, repr=False)
 
@@ -234,6 +245,7 @@ class DriftReport:
             insufficient_data=bool(state["insufficient_data"]),
             window_seconds=None if seconds is None else float(seconds),
             min_samples=int(state["min_samples"]),
+            expected_false_alarm_rate=_float_or_none(state.get("expected_false_alarm_rate")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -257,6 +269,7 @@ class DriftReport:
                 "columns": len(self.columns),
                 "share_threshold": self.share_threshold,
                 "drifted": None if self.insufficient_data else self.dataset_drift,
+                "expected_false_alarm_rate": self.expected_false_alarm_rate,
             },
             "columns": {col.column: col.to_dict() for col in self.columns},
             "prediction": None if self.prediction is None else self.prediction.to_dict(),

@@ -390,6 +390,20 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
             return _no_result(model, monitor)
         return JSONResponse(report.to_dict())
 
+    @app.get("/v1/models/{model}/estimation")
+    async def get_estimation(model: str, svc: ServiceDep) -> JSONResponse:
+        """The latest window's estimated performance and multivariate drift (``estimation``)."""
+        monitor = svc.monitor(model)
+        estimation = svc.estimation[monitor.name]
+        if not estimation.enabled:
+            return _error(
+                404, "estimation_off", model=model, detail="this model has no estimation section"
+            )
+        latest = estimation.latest
+        if latest is None:
+            return _no_result(model, monitor)
+        return JSONResponse(latest.to_dict())
+
     @app.get("/v1/models/{model}/report", response_class=HTMLResponse)
     async def get_report(model: str, svc: ServiceDep, pages: ReportPagesDep) -> Response:
         """The latest evaluation as an HTML page rendered by evidently (the ``report`` extra).

@@ -407,6 +407,57 @@ PERFORMANCE = _object(
         "labels": {"type": "object", "additionalProperties": _COUNT},
     },
 )
+_ESTIMATE = _object(
+    ["value", "lower", "upper", "sampling_error", "lower_threshold", "upper_threshold", "alert"],
+    {
+        "value": _NUMBER,
+        "lower": _NUMBER,
+        "upper": _NUMBER,
+        "sampling_error": _NUMBER,
+        "lower_threshold": _NUMBER,
+        "upper_threshold": _NUMBER,
+        "alert": {"type": "boolean"},
+    },
+)
+_MULTIVARIATE = _object(
+    ["samples", "value", "lower_threshold", "upper_threshold", "drift"],
+    {
+        "samples": _COUNT,
+        "value": _NUMBER,
+        "lower_threshold": _NUMBER,
+        "upper_threshold": _NUMBER,
+        "drift": {"type": "boolean"},
+        "lower": _NUMBER,
+        "upper": _NUMBER,
+    },
+)
+ESTIMATION = _object(
+    ["evaluated_at", "performance", "multivariate"],
+    {
+        "evaluated_at": {"type": "number", "description": "Unix time of the window's estimate"},
+        "performance": {
+            "oneOf": [
+                {"type": "null"},
+                _object(
+                    ["method", "samples", "metrics"],
+                    {
+                        "method": {"enum": ["cbpe", "dle"]},
+                        "samples": _COUNT,
+                        "metrics": {"type": "object", "additionalProperties": _ESTIMATE},
+                    },
+                ),
+            ],
+            "description": "performance estimated before labels arrive (null: not configured)",
+        },
+        "multivariate": {
+            "oneOf": [
+                {"type": "null"},
+                {"type": "object", "additionalProperties": _MULTIVARIATE},
+            ],
+            "description": "multivariate drift per method: pca_reconstruction, domain_classifier",
+        },
+    },
+)
 MODEL_LIST = _object(
     ["models"],
     {
@@ -498,6 +549,7 @@ def component_schemas(settings: Settings) -> dict[str, Schema]:
         "ColumnDrift": COLUMN_DRIFT,
         "DriftReport": DRIFT_REPORT,
         "Performance": PERFORMANCE,
+        "Estimation": ESTIMATION,
         "ModelList": MODEL_LIST,
         "Readiness": READINESS,
         "Health": _object(["status"], {"status": {"const": "ok"}}),
@@ -731,6 +783,17 @@ def operations(settings: Settings) -> dict[tuple[str, str], Operation]:
             responses={
                 200: _json(_ref("Performance"), "the metrics and the label join's counters"),
                 404: _NOT_FOUND,
+            },
+        ),
+        ("get", "/v1/models/{model}/estimation"): Operation(
+            summary="Performance estimated before labels, and multivariate drift (the latest "
+            "window)",
+            responses={
+                200: _json(_ref("Estimation"), "the latest window's estimates"),
+                404: _error(
+                    "no such model (unknown_model), estimation not configured "
+                    "(estimation_off), or no estimate yet (no_result)"
+                ),
             },
         ),
         ("get", "/v1/models/{model}/report"): Operation(

@@ -18,14 +18,16 @@ fallback above relies on it.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from drift.config import ModelConfig
+from drift.core.calibration import calibrate
 from drift.core.engine import check_options
 from drift.core.reference import ReferenceProfile, build_profile
 from drift.errors import ConfigError, ReferenceUnavailable
@@ -55,6 +57,9 @@ class ReferenceInfo:
 class LoadedReference:
     profile: ReferenceProfile
     info: ReferenceInfo
+    #: the rows just read from the source (None when the profile came from the cache), for
+    #: what needs rows rather than the profile (drift/service/estimation.py)
+    frame: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
 
 def reference_source(config: ModelConfig) -> ReferenceSource:
@@ -90,7 +95,33 @@ def profile_frame(
         frame, config.columns, where, config.drift.max_categories, perf.task, perf.positive_label
     )
     _check(model, config, profile)
-    return profile
+    return calibrated(model, config, profile)
+
+
+def calibrated(model: str, config: ModelConfig, profile: ReferenceProfile) -> ReferenceProfile:
+    """The profile with thresholds calibrated to the window when ``drift.calibration`` is set
+    (and the profile's, e.g. a cached one's, are not for these settings); else as it is."""
+    settings, size = config.drift.calibration, config.window.size
+    if settings is None:
+        if profile.calibration is None:
+            return profile
+        return dataclasses.replace(profile, calibration=None)
+    if profile.calibration is not None and profile.calibration.matches(settings, size):
+        return profile
+    started = time.perf_counter()
+    calibration = calibrate(profile, config.drift, size)
+    log.info(
+        "model %s: thresholds of %d columns calibrated to windows of %d (false-alarm rate %g, "
+        "%d resamples) in %.2fs%s",
+        model,
+        len(calibration.columns),
+        size,
+        settings.false_alarm_rate,
+        settings.resamples,
+        time.perf_counter() - started,
+        "".join(f"; {name}: {why}" for name, why in calibration.skipped.items()),
+    )
+    return dataclasses.replace(profile, calibration=calibration)
 
 
 def _check(model: str, config: ModelConfig, profile: ReferenceProfile) -> None:
@@ -140,6 +171,7 @@ class ReferenceLoader:
                 if hit is not None:
                     entry, profile = hit
                     _check(self.model, self.config, profile)
+                    profile = calibrated(self.model, self.config, profile)
                     cause = self.public(str(exc))
                     note = f"source unavailable, serving the cached profile: {cause}"
                     return LoadedReference(profile, self._info(entry, True, note))
@@ -150,6 +182,7 @@ class ReferenceLoader:
         if hit is not None:
             entry, profile = hit
             _check(self.model, self.config, profile)
+            profile = calibrated(self.model, self.config, profile)
             self.cache.mark_latest(entry)
             return LoadedReference(profile, self._info(entry))
         return self._fetch(version)
@@ -162,7 +195,7 @@ class ReferenceLoader:
             self.cache.put(entry, profile)
         else:
             self._put_in_background(entry, profile)
-        return LoadedReference(profile, self._info(entry))
+        return LoadedReference(profile, self._info(entry), frame)
 
     def wait_cached(self, timeout: float | None = None) -> None:
         """Wait until the profile loaded last is in the cache (or its write failed)."""

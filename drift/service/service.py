@@ -21,6 +21,7 @@ from drift.errors import DriftError, NotReady, UnknownModel
 from drift.ingest.labels import validate_labels
 from drift.ingest.samples import Batch, Rejection, validate_samples
 from drift.redact import install_log_redaction, redact, register_secrets
+from drift.service.estimation import ModelEstimation
 from drift.service.evaluator import Evaluator
 from drift.service.fleet import Aggregator, Shipper
 from drift.service.monitor import ModelMonitor, ReferenceState
@@ -34,6 +35,7 @@ from drift.service.state import StateKeeper
 from exporters.alerts.delivery import AlertDelivery, build_sinks
 from exporters.clearml.reporting import ClearMLReporter
 from exporters.prometheus.collector import DriftCollector, ModelView, ServiceMetrics, StateMetrics
+from exporters.prometheus.estimation import EstimationCollector, EstimationExport
 from exporters.prometheus.performance import PerformanceCollector, ReportingCollector
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,7 @@ class DriftService:
         )
         self.monitors = {name: ModelMonitor(name, cfg) for name, cfg in settings.models.items()}
         self.performance = {name: ModelPerformance(cfg) for name, cfg in settings.models.items()}
+        self.estimation = {n: ModelEstimation(n, cfg) for n, cfg in settings.models.items()}
         sinks = build_sinks(settings.alerts) if alert_sinks is None else alert_sinks
         fleet = settings.fleet
         # an aggregator exports a model's series only while it owns it: none made up front
@@ -88,6 +91,7 @@ class DriftService:
         self.alerts = AlertDelivery(settings, self.metrics, sinks)
         self.registry.register(DriftCollector(self.views))
         self.registry.register(PerformanceCollector(self.performance_views))
+        self.registry.register(EstimationCollector(self.estimation_exports))
         self.evaluator = Evaluator(
             self._evaluate,
             lambda model: self.monitors[model].config.window.min_seconds_between_evaluations,
@@ -297,6 +301,8 @@ class DriftService:
         if loaded is None:
             return True  # the installed version is still current
         previous = monitor.reference_info
+        # fitted before the install: the first window after it has its estimates (never raises)
+        self.estimation[name].set_reference(loaded, loader)
         if self.state is not None and previous is None:  # the first: with the saved window
             self.state.install(name, loaded.profile, loaded.info)
         else:
@@ -359,6 +365,7 @@ class DriftService:
         schema = monitor.schema
         due = monitor.ingest(batch, at)
         self.performance[model].record(batch, None if schema is None else schema.prediction, at)
+        self.estimation[model].record(batch, None if schema is None else schema.prediction)
         self.alerts.record_ingest(model, len(batch))
         if not replay:  # a replay rebuilds what an earlier owner counted and judged
             self.metrics.samples.labels(model).inc(len(batch))
@@ -406,6 +413,7 @@ class DriftService:
         """Stop owning ``model``: forget its window, label join and alert state."""
         self.monitors[model].reset_window()
         self.performance[model].reset()
+        self.estimation[model].reset()
         self.alerts.reset_model(model)
 
     def alert_trackers(self, model: str) -> dict[str, Any]:
@@ -476,6 +484,7 @@ class DriftService:
             return
         if report is None:
             return
+        self.estimation[model].after_evaluation(monitor.window_frame)
         if report.insufficient_data:  # no verdict: alerts hold their state
             return
         self.metrics.evaluation_seconds.labels(model).observe(report.evaluation_seconds)
@@ -488,6 +497,14 @@ class DriftService:
             self.aggregator.alerts_changed()  # the record is published before the next commit
         if self.reporter is not None:
             self.reporter.submit(report)  # queued; sent to ClearML by the reporter's thread
+
+    def estimation_exports(self) -> Iterator[EstimationExport]:
+        for name, estimation in self.estimation.items():
+            if not estimation.enabled:
+                continue
+            if self.aggregator is not None and not self.aggregator.reports(name):
+                continue  # as in ``views``: another aggregator owns it
+            yield estimation.export()
 
     def views(self) -> Iterator[ModelView]:
         for name, m in self.monitors.items():

@@ -3,7 +3,9 @@
 Layout: ``<cache_dir>/<model>/<key>/<version-hash>.npz`` (``drift.core.profile_codec`` bytes) and a
 ``.json`` of metadata beside each, plus ``latest.json`` naming the version last installed. The
 ``key`` hashes everything that shapes a profile (the source settings, column roles, sampling,
-``max_categories`` and the codec format), so changing the config never serves a stale profile.
+``max_categories`` and the codec format; with ``drift.calibration``, the drift options and the
+window size its thresholds are calibrated for), so changing the config never serves a stale
+profile.
 Writes go to a temp file and are renamed, so a crash leaves no half-written entry. A cache that
 cannot be written (read-only volume) is logged and otherwise ignored. Each directory keeps the
 ``KEEP_VERSIONS`` versions written last (a refreshed source adds one per new version), and each
@@ -65,6 +67,11 @@ def cache_key(config: ModelConfig) -> str:
             mode="json", include={"task", "positive_label"}
         ),
     }
+    if config.drift.calibration is not None:  # calibrated thresholds are cached with it
+        shaping["calibration"] = {
+            "drift": config.drift.model_dump(mode="json"),
+            "window_size": config.window.size,
+        }
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 

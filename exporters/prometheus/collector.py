@@ -234,6 +234,12 @@ class DriftCollector(Collector):
             "1 if the column drifted in the latest evaluation",
             labels=["model", "column"],
         )
+        col_threshold = GaugeMetricFamily(
+            "drift_column_threshold",
+            "Threshold of a feature column's score in the latest evaluation (calibrated to the "
+            "window with drift.calibration, else the method's configured or default one)",
+            labels=["model", "column"],
+        )
         col_missing = GaugeMetricFamily(
             "drift_column_missing_share",
             "Share of missing (null, NaN, inf) values of the column in the window",
@@ -327,6 +333,8 @@ class DriftCollector(Collector):
                 if col.status is ColumnStatus.OK and col.score is not None and _finite(col.score):
                     col_score.add_metric([m, col.column, col.method], col.score)
                 col_detected.add_metric([m, col.column], 1.0 if col.drifted else 0.0)
+                if _finite(col.threshold):
+                    col_threshold.add_metric([m, col.column], col.threshold)
                 col_missing.add_metric([m, col.column], col.current_missing_share)
             ds_share.add_metric([m], report.drift_share)
             ds_detected.add_metric([m], 1.0 if report.dataset_drift else 0.0)
@@ -343,6 +351,7 @@ class DriftCollector(Collector):
         yield from (
             col_score,
             col_detected,
+            col_threshold,
             col_missing,
             ds_share,
             ds_detected,

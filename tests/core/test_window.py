@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drift.core.columns import CategoricalData, ColumnType, NumericData, canonical_category
-from drift.core.window import CountWindow, Summarizer
+from drift.core.columns import (
+    PARALLEL_MIN_SAMPLES,
+    CategoricalData,
+    ColumnType,
+    NumericData,
+    canonical_category,
+    sorted_ranks,
+)
+from drift.core.engine import evaluate
+from drift.core.options import ColumnsConfig, DriftConfig
+from drift.core.reference import build_profile
+from drift.core.window import BUCKET_SORT_MIN, CountWindow, Summarizer, _sorted
 from tests import strategies as hs
 
 TYPES = {"x": ColumnType.NUMERICAL, "c": ColumnType.CATEGORICAL}
@@ -258,3 +270,110 @@ def test_summaries_of_shrinking_time_views_equal_fresh_ones() -> None:
         assert isinstance(c, CategoricalData)
         assert isinstance(d, CategoricalData)
         assert c.frequencies.tolist() == d.frequencies.tolist()
+
+
+def test_large_windows_summarized_in_threads_equal_sorting_from_scratch() -> None:
+    """From PARALLEL_MIN_SAMPLES samples on the columns are summarized in threads, merging
+    evicted and new values into the carried sorted values; with ties, NaN, +-inf, signed zeros
+    and steps of every size, each snapshot is the sorted finite values and their ranks, and
+    evaluating it in threads or not gives the same report."""
+    rng = np.random.default_rng(21)
+    size = PARALLEL_MIN_SAMPLES + 1_000
+    types = {
+        "x": ColumnType.NUMERICAL,
+        "ties": ColumnType.NUMERICAL,
+        "y": ColumnType.NUMERICAL,
+        "c": ColumnType.CATEGORICAL,
+    }
+    reference = {
+        "x": np.sort(rng.normal(size=3_000)),
+        "ties": np.sort(rng.integers(0, 6, 3_000).astype(float)),
+        "y": np.sort(rng.exponential(size=3_000)),
+    }
+    window = CountWindow(types, size)
+    carried = Summarizer(rank_against=reference)
+    profile = build_profile(
+        pd.DataFrame({**reference, "c": rng.choice(["a", "b", "c"], 3_000)}),
+        ColumnsConfig(numerical=["x", "ties", "y"], categorical=["c"]),
+        "reference",
+    )
+    for n in (size, 1, 0, 2_500, size - 1, 7, size, 600):
+        x = rng.normal(0.2, size=n)
+        x[rng.random(n) < 0.05] = np.nan
+        x[rng.random(n) < 0.01] = np.inf
+        x[rng.random(n) < 0.01] = -np.inf
+        x[rng.random(n) < 0.02] = -0.0
+        y = rng.exponential(size=n).round(1)
+        window.append(
+            {
+                "x": x.tolist(),
+                "ties": rng.integers(-1, 8, n).astype(float).tolist(),
+                "y": y.tolist(),
+                "c": [("a", "b", "d", None)[i] for i in rng.integers(0, 4, n)],
+            },
+            n,
+        )
+        view = window.view()
+        got = carried.summarize(view)
+        for name, values in reference.items():
+            column = got.columns[name]
+            assert isinstance(column, NumericData)
+            raw = view.numeric[name]
+            expected = np.sort(raw[np.isfinite(raw)])
+            assert column.values.tolist() == expected.tolist()
+            assert column.n_missing == raw.size - expected.size
+            assert column.ranks_in(values).tolist() == (
+                np.searchsorted(values, expected, side="right").tolist()
+            )
+        threaded = evaluate("m", profile, got, DriftConfig(), size, now=0.0, parallel=True)
+        serial = evaluate("m", profile, got, DriftConfig(), size, now=0.0, parallel=False)
+        assert dataclasses.replace(threaded, evaluation_seconds=0.0) == dataclasses.replace(
+            serial, evaluation_seconds=0.0
+        )
+
+
+FINITE = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    reference=st.lists(FINITE | st.sampled_from([0.0, -0.0, 1.0, 5e-324, 1e-308]), max_size=40),
+    picks=st.lists(st.tuples(st.integers(0, 39), st.sampled_from([-1, 0, 1])), max_size=80),
+    others=st.lists(FINITE, max_size=40),
+)
+def test_ranks_of_window_values_equal_the_binary_search(
+    reference: list[float], picks: list[tuple[int, int]], others: list[float]
+) -> None:
+    """The summaries' ranks (``sorted_ranks``: through ``np.interp`` when the values are
+    dense) are ``searchsorted(reference, values, "right")``, also for values equal to or one
+    float away from reference values, ties, subnormals and the ends of the float range."""
+    ref = np.sort(np.array(reference, dtype=np.float64))
+    near = [float(ref[i % ref.size]) for i, _ in picks] if ref.size else []
+    chosen = [
+        math.nextafter(x, math.copysign(math.inf, step)) if step else x
+        for x, (_, step) in zip(near, picks, strict=False)
+    ]
+    values = np.sort(np.array([v for v in chosen + others if math.isfinite(v)]))
+    expected = np.searchsorted(ref, values, side="right").tolist()
+    assert sorted_ranks(ref, values).tolist() == expected
+    dense = np.sort(np.concatenate((values, values, ref)))  # the np.interp path
+    assert sorted_ranks(ref, dense).tolist() == np.searchsorted(ref, dense, side="right").tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(FINITE | st.sampled_from([0.0, -0.0, 5e-324, 1.7e308, -1.7e308]), max_size=80),
+    spread=st.sampled_from([1.0, 1e-300, 1e300]),
+)
+def test_bucketed_sort_equals_numpy_sort(values: list[float], spread: float) -> None:
+    """Large window columns are put in buckets before their final sort; whatever the values
+    (ties, signed zeros, subnormals, the whole float range), the result is ``np.sort``'s."""
+    array = np.array(values, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        scaled = array * spread
+    array = scaled[np.isfinite(scaled)]
+    assert _sorted(array, min_size=0).tolist() == np.sort(array).tolist()
+    # and on a column large enough for the buckets, spread-out and with a long tail
+    rng = np.random.default_rng(len(values))
+    large = np.concatenate((rng.normal(size=BUCKET_SORT_MIN), rng.lognormal(0, 2, 500), array))
+    assert _sorted(large).tolist() == np.sort(large).tolist()

@@ -121,7 +121,10 @@ def _rbf(x: FloatArray, y: FloatArray, sigma: float | None) -> tuple[FloatArray,
         if sigma == 0:
             sigma = (0.5 * 1) ** 0.5
     gamma = 1.0 / (2.0 * sigma**2)
-    kernel: FloatArray = np.exp(-gamma * dist)
+    # a tiny width (sigma ~1e-150) overflows -gamma * dist to -inf: exp gives 0, its limit
+    # and evidently's value (numpy only warns there)
+    with np.errstate(over="ignore"):
+        kernel: FloatArray = np.exp(-gamma * dist)
     return kernel, sigma
 
 

@@ -1,0 +1,427 @@
+"""Per-model estimation: CBPE / DLE estimates and the multivariate score, per window.
+
+``ModelEstimation`` is the service's adapter around the pure statistics
+(drift/core/estimation.py, loss_estimation.py, multivariate.py):
+
+- **fit** (``set_reference``): on the labelled reference, in the reference loader's thread, off
+  the request path, before the reference is installed (so the first window after the install
+  is estimated; readiness waits for the fit); the time it takes is logged and exported
+  (``drift_estimation_fit_seconds``). The fit needs the reference rows: a reference just read
+  from its source hands them over; one served from the profile cache is read again from its
+  source (the profile holds summaries, not rows). A failed fit is logged and shown, and never
+  fails the reference load: drift monitoring goes on without estimates.
+- **record**: each accepted batch's predictions and scores (CBPE only), the last
+  ``window.size`` of them, as compact floats (bounded by entries and by classes x 8 bytes).
+- **evaluate**: on the evaluator thread after each drift evaluation, over the window.
+
+Categories are compared in their canonical spelling (``drift.core.columns.canonical_category``)
+on both sides, as the window stores them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from drift.config import ModelConfig
+from drift.core.columns import canonical_category
+from drift.core.estimation import CBPEModel, Estimate, fit_cbpe
+from drift.core.loss_estimation import DLEModel, fit_dle
+from drift.core.multivariate import (
+    DomainClassification,
+    ReconstructionError,
+    ReconstructionModel,
+    classify_domain,
+    fit_reconstruction,
+)
+from drift.ingest.samples import Batch, Scores
+from exporters.prometheus.estimation import EstimationExport, MultivariateScore
+
+if TYPE_CHECKING:
+    from drift.service.references import LoadedReference, ReferenceLoader
+
+log = logging.getLogger(__name__)
+
+#: the multivariate methods' label values in metrics and responses
+RECONSTRUCTION = "pca_reconstruction"
+DOMAIN_CLASSIFIER = "domain_classifier"
+#: the domain classifier's folds: a window needs at least this many rows
+DOMAIN_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class Estimators:
+    """What was fitted on one reference."""
+
+    cbpe: CBPEModel | None
+    dle: DLEModel | None
+    reconstruction: ReconstructionModel | None
+    fit_seconds: float
+    #: the domain classifier's reference sample (feature columns in the window's spelling)
+    domain_reference: pd.DataFrame | None = None
+    numerical: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EstimationResult:
+    """The estimates of one window."""
+
+    evaluated_at: float
+    samples: int  # rows the performance estimate used (CBPE: those that carried scores)
+    method: str | None  # cbpe | dle | None
+    performance: tuple[Estimate, ...]
+    multivariate: ReconstructionError | None
+    multivariate_samples: int
+    domain: DomainClassification | None = None
+
+    def multivariate_scores(self) -> tuple[MultivariateScore, ...]:
+        out = []
+        if self.multivariate is not None:
+            m = self.multivariate
+            out.append(MultivariateScore(RECONSTRUCTION, m.value, m.thresholds, m.alert))
+        if self.domain is not None:
+            d = self.domain
+            out.append(MultivariateScore(DOMAIN_CLASSIFIER, d.value, d.thresholds, d.alert))
+        return tuple(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        def number(value: float | None) -> float | None:
+            return None if value is None or not math.isfinite(value) else value
+
+        out: dict[str, Any] = {
+            "evaluated_at": self.evaluated_at,
+            "performance": None,
+            "multivariate": None,
+        }
+        if self.method is not None:
+            out["performance"] = {
+                "method": self.method,
+                "samples": self.samples,
+                "metrics": {
+                    e.metric: {
+                        "value": number(e.value),
+                        "lower": number(e.lower),
+                        "upper": number(e.upper),
+                        "sampling_error": number(e.sampling_error),
+                        "lower_threshold": number(e.thresholds.lower),
+                        "upper_threshold": number(e.thresholds.upper),
+                        "alert": e.alert,
+                    }
+                    for e in self.performance
+                },
+            }
+        out["multivariate"] = {
+            m.method: {
+                "samples": self.multivariate_samples,
+                "value": number(m.value),
+                "lower_threshold": number(m.thresholds.lower),
+                "upper_threshold": number(m.thresholds.upper),
+                "drift": m.drift,
+            }
+            for m in self.multivariate_scores()
+        } or None
+        if self.multivariate is not None:
+            band = out["multivariate"][RECONSTRUCTION]
+            band["lower"] = number(self.multivariate.lower)
+            band["upper"] = number(self.multivariate.upper)
+        return out
+
+
+def _canonical(values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    return np.array([canonical_category(v) for v in values], dtype=object)
+
+
+def _score_classes(config: ModelConfig) -> tuple[bool, tuple[str, ...], str | None]:
+    """(multiclass, classes in model order, positive label for binary) from columns.scores."""
+    labels = [canonical_category(label) or "" for label in config.columns.scores]
+    if len(labels) >= 3:
+        return True, tuple(sorted(labels)), None
+    positive = labels[-1]
+    wanted = config.performance.positive_label
+    if len(labels) == 2 and wanted is not None and canonical_category(wanted) in labels:
+        positive = canonical_category(wanted) or positive
+    return False, tuple(labels), positive
+
+
+def _encoded(
+    frame: pd.DataFrame, numerical: Sequence[str], categorical: Sequence[str]
+) -> pd.DataFrame:
+    """The reference in the window's spelling: floats, and canonical strings (None missing)."""
+    out = {}
+    for name in numerical:
+        out[name] = pd.to_numeric(frame[name], errors="coerce").astype(np.float64).to_numpy()
+    for name in categorical:
+        out[name] = _canonical(frame[name].tolist())
+    return pd.DataFrame(out)
+
+
+def fit_estimators(
+    config: ModelConfig,
+    frame: pd.DataFrame,
+    schema_columns: tuple[tuple[str, ...], tuple[str, ...], str | None, bool],
+) -> Estimators:
+    """Fit what ``config.estimation`` enables on a reference ``frame``. ``schema_columns``:
+    (numerical features, categorical features, prediction column, prediction is numerical)."""
+    started = time.perf_counter()
+    settings = config.estimation
+    numerical, categorical, prediction, prediction_numeric = schema_columns
+    size = config.window.size
+    cbpe = dle = reconstruction = None
+    features = _encoded(frame, numerical, categorical)
+    if settings.reconstruction:
+        reconstruction = fit_reconstruction(
+            features,
+            numerical=numerical,
+            categorical=categorical,
+            chunk_size=size,
+            n_components=settings.explained_variance,
+            std_multiplier=settings.threshold_std,
+        )
+    target = config.columns.target
+    if settings.cbpe and target is not None and prediction is not None:
+        multiclass, classes, positive = _score_classes(config)
+        columns = dict(
+            zip(
+                (canonical_category(k) or "" for k in config.columns.scores),
+                config.columns.scores.values(),
+                strict=True,
+            )
+        )
+        # rows CBPE can learn from: a target, a prediction and every score
+        labelled = frame.dropna(subset=[target, prediction, *columns.values()])
+        truth = _canonical(labelled[target].tolist())
+        predicted = _canonical(labelled[prediction].tolist())
+        unseen = sorted(set(classes) - set(truth.tolist()))
+        if unseen:
+            raise ValueError(
+                f"columns.scores names the classes {unseen}, which the reference's "
+                f"{target!r} column never takes (its classes: {sorted(set(truth.tolist()))})"
+            )
+        if multiclass:
+            scores = labelled[[columns[c] for c in classes]].to_numpy(dtype=np.float64)
+            cbpe = fit_cbpe(
+                truth,
+                predicted,
+                scores,
+                chunk_size=size,
+                classes=classes,
+                metrics=settings.cbpe_metrics,
+                std_multiplier=settings.threshold_std,
+            )
+        else:
+            assert positive is not None
+            positive_scores = labelled[columns[positive]].to_numpy(dtype=np.float64)
+            negative = next((c for c in classes if c != positive), f"not {positive}")
+            cbpe = fit_cbpe(
+                truth,
+                predicted,
+                positive_scores,
+                chunk_size=size,
+                classes=(negative, positive),
+                metrics=settings.cbpe_metrics,
+                std_multiplier=settings.threshold_std,
+            )
+    if settings.dle and target is not None and prediction is not None:
+        design = features.copy()
+        design[prediction] = (
+            pd.to_numeric(frame[prediction], errors="coerce").to_numpy(dtype=np.float64)
+            if prediction_numeric
+            else _canonical(frame[prediction].tolist())
+        )
+        design[target] = pd.to_numeric(frame[target], errors="coerce").to_numpy(dtype=np.float64)
+        dle = fit_dle(
+            design,
+            features=[*numerical, *categorical],
+            categorical=list(categorical),
+            prediction=prediction,
+            target=target,
+            chunk_size=size,
+            metrics=settings.dle_metrics,
+            std_multiplier=settings.threshold_std,
+        )
+    domain_reference = None
+    if settings.domain_classifier:
+        rows = settings.domain_classifier_rows
+        domain_reference = (
+            features.sample(n=rows, random_state=0) if len(features) > rows else features
+        )
+        domain_reference = domain_reference.reset_index(drop=True)
+    return Estimators(
+        cbpe,
+        dle,
+        reconstruction,
+        time.perf_counter() - started,
+        domain_reference,
+        tuple(numerical),
+        tuple(categorical),
+    )
+
+
+class ModelEstimation:
+    """Thread-safe: ingestion appends scores, the evaluator reads them, the loader swaps the
+    fitted models; the lock is held only to append, copy or swap."""
+
+    def __init__(self, name: str, config: ModelConfig) -> None:
+        self.name = name
+        self.config = config
+        self.enabled = config.estimation.enabled
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._estimators: Estimators | None = None
+        self._latest: EstimationResult | None = None
+        self._predictions: deque[str | None] = deque(maxlen=config.window.size)
+        self._scores: deque[float | tuple[float, ...]] = deque(maxlen=config.window.size)
+
+    @property
+    def estimators(self) -> Estimators | None:
+        return self._estimators
+
+    @property
+    def latest(self) -> EstimationResult | None:
+        return self._latest
+
+    def set_reference(self, loaded: LoadedReference, loader: ReferenceLoader) -> None:
+        """Fit on the reference just installed (the loader's thread); never raises."""
+        if not self.enabled:
+            return
+        from drift.service.references import sample_rows
+
+        try:
+            frame = loaded.frame
+            if frame is None:  # served from the profile cache: read the rows again
+                frame = loader.source.load(loader.source.current())
+            ref = self.config.reference
+            frame = sample_rows(frame, ref.sample_rows, ref.sample_seed)
+            schema = loaded.profile.sample_schema()
+            pred = loaded.profile.prediction
+            numeric_prediction = pred is not None and pred.column_type.value == "numerical"
+            fitted = fit_estimators(
+                self.config,
+                frame,
+                (
+                    tuple(schema.numerical),
+                    tuple(schema.categorical),
+                    schema.prediction,
+                    numeric_prediction,
+                ),
+            )
+        except Exception as exc:  # estimation is an addition: drift monitoring goes on
+            log.exception("model %s: cannot fit the estimators", self.name)
+            with self._lock:
+                self.error = f"cannot fit the estimators: {type(exc).__name__}: {exc}"
+            return
+        log.info("model %s: estimators fitted in %.2fs", self.name, fitted.fit_seconds)
+        with self._lock:
+            self._estimators = fitted
+            self._latest = None
+            self.error = None
+
+    def record(self, batch: Batch, prediction_column: str | None) -> None:
+        """Keep the batch's predictions and scores for CBPE (samples without scores skipped)."""
+        fitted = self._estimators
+        if fitted is None or fitted.cbpe is None or prediction_column is None:
+            return
+        model = fitted.cbpe
+        predictions = batch.columns[prediction_column]
+        rows = []
+        for prediction, scores in zip(predictions, batch.scores, strict=True):
+            value = _read_scores(scores, model)
+            if value is not None:
+                rows.append((canonical_category(prediction), value))
+        if rows:
+            with self._lock:
+                for prediction, value in rows:
+                    self._predictions.append(prediction)
+                    self._scores.append(value)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._predictions.clear()
+            self._scores.clear()
+            self._latest = None
+
+    def evaluate(self, window: pd.DataFrame) -> EstimationResult | None:
+        """The estimates over ``window`` (the monitor's window frame) and the recorded scores."""
+        fitted = self._estimators
+        if fitted is None:
+            return None
+        with self._lock:
+            predictions = np.array(self._predictions, dtype=object)
+            scores = list(self._scores)
+        method: str | None = None
+        performance: tuple[Estimate, ...] = ()
+        samples = 0
+        if fitted.cbpe is not None and len(predictions):
+            method, samples = "cbpe", len(predictions)
+            performance = fitted.cbpe.estimate(predictions, np.asarray(scores, dtype=np.float64))
+        elif fitted.dle is not None and len(window):
+            method, samples = "dle", len(window)
+            performance = fitted.dle.estimate(window)
+        multivariate = None
+        if fitted.reconstruction is not None and len(window) >= 2:
+            multivariate = fitted.reconstruction.score(window)
+        domain = None
+        if fitted.domain_reference is not None and len(window) >= DOMAIN_FOLDS:
+            domain = classify_domain(
+                fitted.domain_reference,
+                window,
+                numerical=fitted.numerical,
+                categorical=fitted.categorical,
+                folds=DOMAIN_FOLDS,
+            )
+        result = EstimationResult(
+            time.time(), samples, method, performance, multivariate, len(window), domain
+        )
+        self._latest = result
+        return result
+
+    def after_evaluation(self, window: Callable[[], pd.DataFrame]) -> None:
+        """Evaluate over ``window()`` when estimation is fitted (the evaluator's thread, after
+        the drift evaluation); errors are logged, never raised."""
+        if not self.enabled or self._estimators is None:
+            return
+        try:
+            self.evaluate(window())
+        except Exception:  # an estimation must never kill the evaluator thread
+            log.exception("model %s: estimation failed", self.name)
+
+    def export(self) -> EstimationExport:
+        fitted, latest = self._estimators, self._latest
+        if latest is None:
+            return EstimationExport(
+                self.name, fit_seconds=None if fitted is None else fitted.fit_seconds
+            )
+        return EstimationExport(
+            self.name,
+            latest.performance,
+            latest.method,
+            latest.multivariate_scores(),
+            None if fitted is None else fitted.fit_seconds,
+        )
+
+
+def _read_scores(scores: Scores | None, model: CBPEModel) -> float | tuple[float, ...] | None:
+    """A sample's scores in the model's class order; None when they do not fit it."""
+    if scores is None:
+        return None
+    if not model.multiclass:
+        if isinstance(scores, Mapping):
+            value = scores.get(str(model.classes[1]))
+            return None if value is None else float(value)
+        return float(scores)
+    if not isinstance(scores, Mapping):
+        return None
+    values = [scores.get(str(c)) for c in model.classes]
+    if any(v is None for v in values):
+        return None
+    return tuple(float(v) for v in values if v is not None)
