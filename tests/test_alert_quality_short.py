@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.components import require
+
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "alert_quality.py"
 
 
@@ -33,8 +35,8 @@ def _benchmark() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, Any]:
-    pytest.importorskip("sklearn")
-    pytest.importorskip("statsmodels")
+    require("sklearn", "dev", quiet=True)
+    require("statsmodels", "dev", quiet=True)
     bench = _benchmark()
     results = bench.run(short=True, workdir=tmp_path_factory.mktemp("alert-quality"))
     return bench, results

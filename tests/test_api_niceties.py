@@ -17,6 +17,7 @@ import pytest
 import drift
 from drift.core.comparison import compare as engine_compare
 from drift.core.report import FRAME_COLUMNS, DriftReport, PageUnavailable
+from tests.components import require
 
 
 def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -115,7 +116,7 @@ def test_save_html_of_a_report_without_data_says_where_pages_come_from(tmp_path:
 def test_save_html_writes_evidentlys_page_with_our_decisions(
     report: DriftReport, tmp_path: Path
 ) -> None:
-    pytest.importorskip("evidently")
+    require("evidently", "report", quiet=True)
     path = report.save_html(tmp_path / "report.html")
     assert path == tmp_path / "report.html"
     page = path.read_text(encoding="utf-8")

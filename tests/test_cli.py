@@ -18,6 +18,7 @@ import pytest
 
 from drift.cli import EXIT_CODES, build_parser, main
 from drift.demo import write_demo_files
+from tests.components import require
 from tests.conftest import reference_frame
 
 
@@ -239,7 +240,7 @@ def closed_port() -> int:
 
 
 def test_an_unreachable_reference_store_is_one_line_with_url_and_cause(tmp_path: Path) -> None:
-    pytest.importorskip("boto3")
+    require("boto3", "s3", quiet=True)
     endpoint = f"http://127.0.0.1:{closed_port()}"
     path = tmp_path / "c.yaml"
     path.write_text(
@@ -258,7 +259,7 @@ def test_an_unreachable_reference_store_is_one_line_with_url_and_cause(tmp_path:
 
 
 def test_an_unreachable_grafana_is_one_line_with_url_and_cause() -> None:
-    pytest.importorskip("grafana_client")
+    require("grafana_client", "grafana", quiet=True)
     url = f"http://127.0.0.1:{closed_port()}"
     result = run_cli("dashboards", "provision", "--grafana-url", url, env={"GRAFANA_TOKEN": "t"})
     assert result.returncode == 1

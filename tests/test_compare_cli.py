@@ -16,6 +16,7 @@ import pytest
 import drift
 from drift.cli import main
 from drift.errors import ConfigError
+from tests.components import require
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -239,7 +240,7 @@ def test_output_writes_the_report_to_a_file(
 
 
 def test_format_html_writes_evidentlys_page(tmp_path: Path) -> None:
-    pytest.importorskip("evidently")
+    require("evidently", "report", quiet=True)
     ref, cur = write(tmp_path, shift=1.0)
     out = tmp_path / "report.html"
     result = run_compare(

@@ -13,35 +13,21 @@ A missing package fails the tests under ``CI=true`` and skips them otherwise.
 
 from __future__ import annotations
 
-import importlib
 import os
 import tempfile
 import uuid
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 
 from tests.clearml_server import ACCESS_KEY, SECRET_KEY, ClearMLTestServer
-from tests.components import missing_component
+from tests.components import require
 
 BUCKET = "drift-reference"
 S3_KEY, S3_SECRET = "testing-key", "testing-secret"
-
-
-def require(module: str, extra: str) -> Any:
-    try:
-        with warnings.catch_warnings():
-            # the clearml SDK imports urllib3.contrib.pyopenssl, which the urllib3-future that
-            # grafana-client (dev extra) installs deprecates on import; not ours to fix
-            warnings.filterwarnings("ignore", "'urllib3.contrib.pyopenssl'", DeprecationWarning)
-            return importlib.import_module(module)
-    except ImportError:
-        missing_component(f"{module} is missing: pip install -e '.[{extra}]'")
 
 
 @dataclass
