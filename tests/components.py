@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
 import warnings
 from typing import Any, NoReturn
 
@@ -31,3 +32,14 @@ def require(module: str, extra: str, quiet: bool = False) -> Any:
             return importlib.import_module(module)
     except ImportError:
         missing_component(f"{module} is missing: pip install -e '.[{extra}]'")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if the process has not stopped within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)

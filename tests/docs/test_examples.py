@@ -45,6 +45,7 @@ import yaml
 
 from drift.config import Settings, load_settings, settings_from_mapping
 from drift.config.env import load_yaml
+from tests.components import stop_process
 from tests.docs.blocks import (
     ADDRESS,
     JSON,
@@ -102,7 +103,7 @@ class Page:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-        self.stack.callback(_stop, process)
+        self.stack.callback(stop_process, process)
         deadline = time.monotonic() + 60
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() < deadline:
@@ -117,15 +118,6 @@ class Page:
 
     def close(self) -> None:
         self.stack.close()
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
 
 
 def _scratch(path: Path) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.components import stop_process
 from tests.docs.blocks import DOCS
 from tests.integration.conftest import free_port, serving, sidecar_command
 
@@ -87,12 +88,7 @@ def aggregator(home: Path) -> dict[str, str]:
             time.sleep(0.1)
         pytest.fail(f"no /metrics after 30 s:\n{(home / 'aggregator.log').read_text()}")
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
 
 
 def test_the_page_lists_what_the_sidecar_exports(

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.components import missing_component
+from tests.components import missing_component, stop_process
 
 MODELS = ("m1", "m2")
 NUMERICAL = ("x1", "x2", "x3", "x4")
@@ -202,14 +202,7 @@ def _start(
 
 def _stop(running: Running) -> None:
     """SIGTERM by PID, SIGKILL if it has not stopped within STOP_TIMEOUT seconds."""
-    process = running.process
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT)
+    stop_process(running.process, STOP_TIMEOUT)
 
 
 def _wait_http_ok(running: Running, path: str, timeout: float) -> None:
