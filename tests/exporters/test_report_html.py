@@ -403,6 +403,7 @@ CHROMIUM_FLAGS = (
     "--hide-scrollbars",
 )
 CHROMIUM_TIMEOUT = 90.0
+VIRTUAL_TIME = "--virtual-time-budget=10000"
 INTEGRATION_MODEL = "m1"
 WINDOW_SIZE = 500
 FEATURES = ("x1", "x2", "x3", "x4", "segment")
@@ -576,7 +577,11 @@ def test_report_renders_in_headless_chromium(
     assert response.status_code == 200, response.text
     assert "<script src=" not in response.text  # nothing to fetch: the bundle is inline
 
-    dom = run_chromium(chromium, tmp_path / "profile-dom", "--dump-dom", url).stdout.decode()
+    # virtual time: Chromium dumps once the page's scripts and timers ran out, not at the
+    # first paint (on a loaded machine the first dump could precede React's render)
+    dom = run_chromium(
+        chromium, tmp_path / "profile-dom", VIRTUAL_TIME, "--dump-dom", url
+    ).stdout.decode()
     roots, text = RenderedText.of(dom)
     assert roots == 1, "evidently's root element is missing"
     assert "Dataset Drift" in text, text[:2000]
@@ -589,6 +594,7 @@ def test_report_renders_in_headless_chromium(
     run_chromium(
         chromium,
         tmp_path / "profile-shot",
+        VIRTUAL_TIME,
         f"--screenshot={screenshot}",
         "--window-size=1280,2000",
         url,
@@ -849,7 +855,7 @@ def load_in_chromium(chromium: str, url: str, profile: Path) -> tuple[str, str]:
         profile,
         "--enable-logging=stderr",
         "--v=0",
-        "--virtual-time-budget=10000",
+        VIRTUAL_TIME,
         "--dump-dom",
         url,
     )
