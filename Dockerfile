@@ -1,7 +1,9 @@
-# drift-sidecar: `drift-sidecar serve`, with every reference source (files, ClearML, S3) and the
-# HTML report (evidently) installed. Tags (docs/deployment/index.md): X.Y.Z is this package's
+# drift-sidecar: `drift-sidecar serve`, with every reference source (files, ClearML, S3), the
+# HTML report (evidently) and LightGBM for performance estimation of regressors and the domain
+# classifier (docs/estimation.md) installed. Tags (docs/deployment/index.md): X.Y.Z is this package's
 # version, the one `drift-sidecar --version` prints; X.Y.Z-slim is the same build with
-# --build-arg EXTRAS= (files only, no HTML report: its /report answers 501).
+# --build-arg EXTRAS= (files only, no HTML report: its /report answers 501; no LightGBM:
+# estimation.dle and estimation.domain_classifier report that the extra is missing).
 #
 #   docker build -t registry.example.com/ml/drift-sidecar:0.1.0 \
 #     --build-arg REVISION=$(git rev-parse HEAD) \
@@ -21,7 +23,7 @@ FROM python AS deps
 WORKDIR /src
 COPY pyproject.toml ./
 # the extras of pyproject.toml installed in the image; "" builds the -slim variant
-ARG EXTRAS="clearml,s3,report"
+ARG EXTRAS="clearml,s3,report,estimation"
 # dependencies in their own layer: rebuilt only when pyproject.toml or EXTRAS change
 RUN python -c "import os, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; extras = [e for e in os.environ['EXTRAS'].split(',') if e]; print('\n'.join(p['dependencies'] + [r for e in extras for r in p['optional-dependencies'][e]]))" > requirements.txt \
     && pip install --no-cache-dir --prefix=/install -r requirements.txt
@@ -49,6 +51,12 @@ LABEL org.opencontainers.image.title="drift-sidecar" \
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp
+# LightGBM's wheel links the system OpenMP runtime (libgomp.so.1), which the slim base lacks.
+# The Debian release is fixed by the base digest; its security updates come with a base bump.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /install /usr/local
 # arbitrary UIDs run with group 0 (OpenShift): the writable paths are group 0 and group-writable
 RUN useradd --uid 10001 --gid 0 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin drift \

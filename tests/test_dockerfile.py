@@ -119,9 +119,12 @@ def test_oci_labels_describe_this_package() -> None:
 
 
 def test_image_installs_the_reference_sources_and_the_report() -> None:
-    """reference.clearml, reference.s3 and the HTML report work in the default image."""
+    """reference.clearml, reference.s3, the HTML report and estimation (LightGBM, with the
+    OpenMP runtime its wheel links) work in the default image."""
     extras = _arg("EXTRAS").split(",")
-    assert set(extras) == {"clearml", "s3", "report"}
+    assert set(extras) == {"clearml", "s3", "report", "estimation"}
+    final_stage = DOCKERFILE.read_text().rpartition("\nFROM ")[2]
+    assert re.search(r"apt-get install -y --no-install-recommends libgomp1\b", final_stage)
     assert set(extras) <= set(PYPROJECT["optional-dependencies"])
     assert "optional-dependencies" in DOCKERFILE.read_text()  # the extras' requirements
 

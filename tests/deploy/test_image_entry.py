@@ -1,8 +1,8 @@
 """The image's entry command, run as the image runs it, minus the container.
 
 No Docker engine runs here, so this runs the Dockerfile's ENTRYPOINT + CMD (the console script of
-this environment, which has the image's extras: ``clearml``, ``s3`` and ``report``; the test
-checks it) the way Kubernetes and OpenShift run the container:
+this environment, which has the image's extras: ``clearml``, ``s3``, ``report`` and
+``estimation``; the test checks it) the way Kubernetes and OpenShift run the container:
 
 - under another, unprivileged identity: a random UID from an OpenShift-like range with group 0
   and no supplementary groups (``setpriv`` from util-linux, when the tests run as root, as in CI;
@@ -15,8 +15,9 @@ checks it) the way Kubernetes and OpenShift run the container:
   manifests pass from Secrets (ClearML's and AWS's standard variables).
 
 It loads one model's reference from ClearML (the schema-checked local server of
-``tests/clearml_server.py``) and one from S3 (moto), answers ``/readyz`` 200, and afterwards no
-file of that UID exists outside the data and tmp directories.
+``tests/clearml_server.py``) and one from S3 (moto), the latter a regressor whose error LightGBM
+estimates (``estimation.dle``, fitted at load before ``/readyz``), answers ``/readyz`` 200, and
+afterwards no file of that UID exists outside the data and tmp directories.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from importlib import metadata
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import yaml
 
@@ -58,7 +60,12 @@ DOCKERFILE = ROOT / "Dockerfile"
 COLUMNS = {"numerical": ["age", "income"], "categorical": ["city"], "prediction": "score"}
 READY_TIMEOUT = 90.0
 #: the image's extras and a distribution each of them installs
-EXTRA_DISTRIBUTIONS = {"clearml": "clearml", "s3": "boto3", "report": "evidently"}
+EXTRA_DISTRIBUTIONS = {
+    "clearml": "clearml",
+    "s3": "boto3",
+    "report": "evidently",
+    "estimation": "lightgbm",
+}
 
 
 def _exec_form(instruction: str) -> list[str]:
@@ -141,12 +148,14 @@ def _config(tree: Tree, backend: Backend, dataset_id: str, key: str, ports: tupl
                 "reference": {"clearml": {"dataset_id": dataset_id}, "cache_dir": cache},
                 "columns": COLUMNS,
             },
-            "from-s3": {
+            "from-s3": {  # a regressor: LightGBM (the estimation extra) estimates its error
                 "reference": {
                     "s3": {"url": f"s3://{BUCKET}/{key}", "endpoint_url": backend.s3_endpoint},
                     "cache_dir": cache,
                 },
-                "columns": COLUMNS,
+                "columns": {**COLUMNS, "target": "outcome"},
+                "window": {"size": 40, "step": 10},
+                "estimation": {"dle": True},
             },
         },
     }
@@ -208,7 +217,9 @@ def test_entry_command_loads_clearml_and_s3_references_as_another_uid(
         backend, "image", "reference", {"train.csv": reference_frame(300)}, version="1.0.0"
     )
     key = f"{uuid.uuid4().hex}/train.parquet"
-    put(backend.s3_endpoint, key, reference_frame(200, seed=2))
+    regression = reference_frame(200, seed=2)
+    regression["outcome"] = regression["score"] + np.random.default_rng(3).normal(0, 0.1, 200)
+    put(backend.s3_endpoint, key, regression)
     ports = (free_port(), free_port())
     (tree.etc / "config.yaml").write_text(
         _config(tree, backend, dataset_id, key, ports), encoding="utf-8"
@@ -254,6 +265,8 @@ def test_entry_command_loads_clearml_and_s3_references_as_another_uid(
         metrics = httpx.get(f"http://127.0.0.1:{ports[1]}/metrics", timeout=5).text
         assert re.search(r'drift_reference_loaded\{[^}]*model="from-clearml"[^}]*\} 1', metrics)
         assert re.search(r'drift_reference_loaded\{[^}]*model="from-s3"[^}]*\} 1', metrics)
+        # the DLE models were fitted (LightGBM imported and ran) under the image's identity
+        assert re.search(r'drift_estimation_fit_seconds\{model="from-s3"\} \d', metrics), metrics
     finally:
         process.send_signal(signal.SIGTERM)
         try:
