@@ -27,7 +27,14 @@ from drift.core.reference import ReferenceProfile
 from drift.core.report import ColumnDrift, ColumnStatus, DriftReport
 from drift.core.stattests import METHODS
 
-KINDS = ("dataset", "prediction", "performance")
+KINDS = ("dataset", "prediction", "performance", "estimated_performance", "multivariate")
+#: the kinds fed by a condition (``observe_condition``) rather than by a drift report, and what
+#: their notifications call them
+CONDITION_TITLES = {
+    "performance": "Performance drop",
+    "estimated_performance": "Estimated performance drop",
+    "multivariate": "Multivariate drift",
+}
 
 
 def _strength(col: ColumnDrift) -> float:
@@ -189,7 +196,7 @@ class AlertEngine:
     ) -> list[Notification]:
         out: list[Notification] = []
         for kind in policy.kinds:
-            if kind == "performance" or (kind == "prediction" and report.prediction is None):
+            if kind in CONDITION_TITLES or (kind == "prediction" and report.prediction is None):
                 continue
             drifted = (
                 report.dataset_drift
@@ -212,18 +219,28 @@ class AlertEngine:
     ) -> list[Notification]:
         """Feeds one performance evaluation (the model's ``performance.alert`` condition) to
         its tracker; ``detail`` says which metric, its value and the reference's."""
+        return self.observe_condition(model, "performance", degraded, detail, now)
+
+    def observe_condition(
+        self, model: str, kind: str, bad: bool, detail: str, now: float
+    ) -> list[Notification]:
+        """Feeds one evaluation of a condition kind (``CONDITION_TITLES``: performance from
+        labels, estimated performance, multivariate drift) to the model's tracker of that kind;
+        ``detail`` says what was measured against what."""
+        if kind not in CONDITION_TITLES:
+            raise ValueError(f"{kind!r} is not a condition kind")
         policy = self.policies.get(model)
-        if policy is None or not policy.native or "performance" not in policy.kinds:
+        if policy is None or not policy.native or kind not in policy.kinds:
             return []
         with self._lock:
-            tracker = self._trackers[(model, "performance")]
-            transition = tracker.observe(degraded, now)
+            tracker = self._trackers[(model, kind)]
+            transition = tracker.observe(bad, now)
             if transition is None:
                 return []
             started = tracker.started_at if tracker.started_at is not None else now
         status = Status.RESOLVED if transition is Transition.RESOLVED else Status.FIRING
-        alert_id = hashlib.sha256(f"{model}\0performance\0{started!r}".encode()).hexdigest()
-        what = f"Performance drop on model {model}"
+        alert_id = hashlib.sha256(f"{model}\0{kind}\0{started!r}".encode()).hexdigest()
+        what = f"{CONDITION_TITLES[kind]} on model {model}"
         summary = f"{what}: {detail}" if status is Status.FIRING else f"Resolved: {what} ({detail})"
         return [
             Notification(
@@ -231,7 +248,7 @@ class AlertEngine:
                 alert_id=alert_id[:32],
                 status=status,
                 source=Source.SIDECAR,
-                kind="performance",
+                kind=kind,
                 model=model,
                 severity=policy.severity,
                 summary=summary,

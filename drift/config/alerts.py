@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from drift.core.options import StrictModel
 
 Severity = Literal["info", "warning", "critical"]
-AlertKind = Literal["dataset", "prediction", "performance"]
+AlertKind = Literal["dataset", "prediction", "performance", "estimated_performance", "multivariate"]
 _PLACEHOLDER = re.compile(r"^(changeme|change-me|xxx+|todo|placeholder|<.*>|\.\.\.)$", re.I)
 
 
@@ -44,7 +44,7 @@ def _no_placeholder(value: str | None, what: str) -> str | None:
 
 
 def _all_kinds() -> list[AlertKind]:
-    return ["dataset", "prediction", "performance"]
+    return ["dataset", "prediction", "performance", "estimated_performance", "multivariate"]
 
 
 class SlackConfig(StrictModel):
@@ -192,7 +192,12 @@ class AlertsConfig(StrictModel):
     native: bool = Field(
         True, description="evaluate alerts in the sidecar (false: only forward Alertmanager's)"
     )
-    kinds: list[AlertKind] = Field(default_factory=_all_kinds, description="what alerts fire on")
+    kinds: list[AlertKind] = Field(
+        default_factory=_all_kinds,
+        description="what alerts fire on: dataset drift, prediction drift, performance from "
+        "delayed labels (performance.alert), estimated performance and multivariate drift "
+        "(a model's estimation section)",
+    )
     fire_after: int = Field(3, ge=1, description="consecutive drifted evaluations to fire")
     resolve_after: int = Field(3, ge=1, description="consecutive clean evaluations to resolve")
     repeat_interval_seconds: float = Field(

@@ -541,6 +541,12 @@ class AlertDelivery:
         for notification in self.engine.observe_performance(model, degraded, detail, self._clock()):
             self.dispatch(notification)
 
+    def observe_condition(self, model: str, kind: str, bad: bool, detail: str) -> None:
+        """Called by the evaluator thread after a model's estimation (``estimated_performance``,
+        ``multivariate``): feeds the condition to the kind's tracker, queues what it fires."""
+        for notification in self.engine.observe_condition(model, kind, bad, detail, self._clock()):
+            self.dispatch(notification)
+
     def receive_alertmanager(self, payload: alertmanager.AlertmanagerPayload) -> int:
         """Queue the payload's alerts that the forwarder lets through (new or changed status,
         receiver within its rate); count the others; how many were queued."""

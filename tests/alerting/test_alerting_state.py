@@ -114,6 +114,59 @@ def test_engine_over_real_reports() -> None:
     assert firing.columns
 
 
+def test_condition_kinds_fire_and_resolve_on_their_own_trackers() -> None:
+    """Estimated performance and multivariate drift: each kind its own hysteresis, its own
+    alert id, a summary naming it, and nothing for a kind the policy does not alert on."""
+    kinds = ("dataset", "estimated_performance", "multivariate")
+    engine = AlertEngine({"m1": policy(kinds=kinds, fire_after=2, resolve_after=2)})
+    detail = "estimated f1 0.61 below its lower threshold 0.80 (cbpe over 500 samples)"
+    seq = [True, True, True, False, False]
+    out = [
+        engine.observe_condition("m1", "estimated_performance", bad, detail, 100.0 + i)
+        for i, bad in enumerate(seq)
+    ]
+    assert [[n.status.value for n in notes] for notes in out] == [
+        [],
+        ["firing"],
+        [],
+        [],
+        ["resolved"],
+    ]
+    firing, resolved = out[1][0], out[4][0]
+    assert firing.kind == "estimated_performance"
+    assert firing.summary == f"Estimated performance drop on model m1: {detail}"
+    assert firing.description == detail
+    assert firing.started_at == 101.0
+    assert resolved.alert_id == firing.alert_id
+    assert resolved.summary.startswith("Resolved: Estimated performance drop on model m1")
+    # the multivariate tracker saw none of that
+    assert engine.observe_condition("m1", "multivariate", True, "x", 200.0) == []
+    multivariate = engine.observe_condition("m1", "multivariate", True, "pca 1.4 > 1.2", 201.0)
+    assert [n.summary for n in multivariate] == ["Multivariate drift on model m1: pca 1.4 > 1.2"]
+    assert multivariate[0].alert_id != firing.alert_id
+    # not alerted on: performance is not in this policy's kinds; unknown model; not a condition
+    assert engine.observe_condition("m1", "performance", True, "x", 300.0) == []
+    assert engine.observe_condition("other", "multivariate", True, "x", 300.0) == []
+    with pytest.raises(ValueError, match="not a condition kind"):
+        engine.observe_condition("m1", "dataset", True, "x", 300.0)
+    # drift reports never touch the condition trackers
+    state = engine.model_state("m1")
+    engine.observe(report(True), 400.0)
+    assert engine.model_state("m1")["multivariate"] == state["multivariate"]
+
+
+def test_every_kind_is_alerted_on_by_default() -> None:
+    settings = settings_from_mapping({"models": {"m1": {"reference": {"path": "r.csv"}}}})
+    (resolved,) = policies(settings).values()
+    assert resolved.kinds == (
+        "dataset",
+        "prediction",
+        "performance",
+        "estimated_performance",
+        "multivariate",
+    )
+
+
 def test_engine_ignores_unknown_models_and_muted_native_alerting() -> None:
     engine = AlertEngine({"m1": policy(native=False)})
     assert engine.observe(report(True), 0.0) == []
