@@ -1,32 +1,24 @@
 """The "Model drift detail" dashboard: one model (the ``model`` variable), column by column,
-and in its "Model performance" row the model's performance on delayed labels (one graph per
-metric, repeated over the ``perf_metric`` variable), the label join and the CloudEvents
-collectors of its sidecar."""
+then the sections of ``exporters.grafana.performance``: the model's performance on delayed
+labels next to its estimate (one graph per metric, repeated over the ``perf_metric`` variable),
+the label join and the CloudEvents collectors of its sidecar, and the estimation with the
+multivariate drift score."""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dashboard_builders
 from grafana_foundation_sdk.models import dashboard as model
 
-from exporters.grafana.alert_states import (
-    drift_stat,
-    insufficient_data_stat,
-    performance_degraded_stat,
-    prediction_drift_stat,
-    reference_loaded_stat,
-)
+from exporters.grafana.alert_states import drift_stat, prediction_drift_stat, reference_loaded_stat
 from exporters.grafana.common import (
     DETAIL_TITLE,
     DETAIL_UID,
     MODEL,
-    TARGET,
     drift_dashboard,
     evaluation_quantile,
-    label_variable,
-    model_version,
     report_link,
 )
-from exporters.grafana.layout import Cell, Section, place
+from exporters.grafana.layout import Cell, place
 from exporters.grafana.panels import (
     BAD,
     NEUTRAL,
@@ -43,17 +35,13 @@ from exporters.grafana.panels import (
     thresholds,
     timeseries_panel,
 )
+from exporters.grafana.performance import performance_metric_variable, performance_sections
 from exporters.prometheus.rules import REFERENCE_MAX_AGE_DAYS
-
-PERF_METRIC = "perf_metric"
-"""The variable the performance graph repeats over: the ``metric`` labels of the model."""
-SIDECARS_OF_MODEL = f"on (job, instance) drift_model_info{{{MODEL}}}"
-"""Right-hand side of ``and``: restricts a per-sidecar metric (no ``model`` label, such as the
-CloudEvents counters) to the sidecars that monitor the model."""
 
 TOP_DRIFTED = "Drifted (share of time range)"
 TOP_NOW = "Drifted now"
 TOP_SCORE = "Score"
+TOP_THRESHOLD = "Threshold"
 TOP_MISSING = "Missing share"
 
 
@@ -155,17 +143,25 @@ def _reference_row() -> list[Cell]:
 def _columns_row() -> list[Cell]:
     scores = timeseries_panel(
         "Column drift scores",
-        "Drift score of each feature column over time (drift_column_score). The method in "
-        "the legend tells its direction: p-values (ks, chisquare, z, ...) drift when low, "
-        "distances (wasserstein, jensenshannon, psi, ...) when high.",
+        "Drift score of each feature column over time (drift_column_score) and the threshold "
+        "it is judged against (drift_column_threshold, dashed; calibrated with "
+        "drift.calibration, else the method's). The method in the legend tells its direction: "
+        "p-values (ks, chisquare, z, ...) drift below their threshold, distances "
+        "(wasserstein, jensenshannon, psi, ...) above it.",
         "none",
         [
             query(
                 f"max by (column, method) (drift_column_score{{{MODEL}}})",
                 "{{column}} ({{method}})",
-            )
+            ),
+            query(
+                f"max by (column) (drift_column_threshold{{{MODEL}}})",
+                "{{column}} threshold",
+                "B",
+            ),
         ],
         min_value=None,
+        dashed=["B"],
     )
     states = state_timeline_panel(
         "Column drift state",
@@ -183,7 +179,8 @@ def _top_row() -> list[Cell]:
         "Top drifted columns",
         "Feature columns by the share of the time range they were drifted "
         "(avg_over_time of drift_column_detected), with the current decision, latest score "
-        "and method, and missing-value share.",
+        "and method, the threshold the score is judged against (drift_column_threshold) and "
+        "the missing-value share.",
         "none",
         [
             query(
@@ -198,6 +195,7 @@ def _top_row() -> list[Cell]:
             query(
                 f"max by (column) (drift_column_missing_share{{{MODEL}}})", ref="D", instant=True
             ),
+            query(f"max by (column) (drift_column_threshold{{{MODEL}}})", ref="E", instant=True),
         ],
         [
             model.DataTransformerConfig(id_val="merge", options={}),
@@ -205,12 +203,22 @@ def _top_row() -> list[Cell]:
                 id_val="organize",
                 options={
                     "excludeByName": {"Time": True},
+                    "indexByName": {
+                        "column": 0,
+                        "Value #A": 1,
+                        "Value #B": 2,
+                        "method": 3,
+                        "Value #C": 4,
+                        "Value #E": 5,
+                        "Value #D": 6,
+                    },
                     "renameByName": {
                         "column": "Column",
                         "method": "Method",
                         "Value #A": TOP_DRIFTED,
                         "Value #B": TOP_NOW,
                         "Value #C": TOP_SCORE,
+                        "Value #E": TOP_THRESHOLD,
                         "Value #D": TOP_MISSING,
                     },
                 },
@@ -302,135 +310,6 @@ def _traffic_row() -> list[Cell]:
     return [Cell(traffic, 12, 8), Cell(latency, 12, 8)]
 
 
-def performance_metric_variable() -> dashboard_builders.QueryVariable:
-    return label_variable(
-        PERF_METRIC,
-        "Performance metric",
-        f"label_values(drift_model_performance{{{MODEL}}}, metric)",
-        "Performance metrics of the model (the metric label); one graph each",
-        multi=True,
-    )
-
-
-def _performance_state_row() -> list[Cell]:
-    degraded = performance_degraded_stat(
-        "Performance degraded",
-        "Whether the model's performance on its labelled window meets its performance.alert "
-        "condition (drift_model_performance_degraded); red is the condition of "
-        "DriftModelPerformanceDegraded.",
-        [query(f"max(drift_model_performance_degraded{{{MODEL}}})", "performance")],
-    )
-    samples = count_stat(
-        "Labelled samples",
-        "Predictions joined to their label that the latest performance was computed on "
-        "(drift_model_performance_samples, at most performance.window); absent below "
-        "performance.min_samples.",
-        [query(f"max(drift_model_performance_samples{{{MODEL}}})", "labelled")],
-        no_value="too few labels",
-    )
-    version = info_stat(
-        "Model version",
-        "The model version configured for this model (drift_model_info); compare it with the "
-        "reference version: a new model needs its own reference.",
-        [query(model_version(f"max by (version) (drift_model_info{{{MODEL}}})"), "{{version}}")],
-    )
-    insufficient = insufficient_data_stat(
-        "Insufficient data",
-        "Whether the latest evaluation of the time window had fewer than min_samples samples "
-        "(drift_window_insufficient_data): no drift verdict, the drift panels show no data. "
-        "Yellow is the condition of the info alert DriftWindowInsufficientData.",
-        [query(f"max(drift_window_insufficient_data{{{MODEL}}})", "window")],
-        no_value="not evaluated yet",
-    )
-    pending = count_stat(
-        "CloudEvents pending",
-        "Request and response halves of KServe or Seldon CloudEvents waiting for their other "
-        "half on the sidecars of this model (drift_cloudevents_pending; all models of those "
-        "sidecars).",
-        [query(f"sum(drift_cloudevents_pending{{{TARGET}}} and {SIDECARS_OF_MODEL})", "pending")],
-        no_value="no collector",
-    )
-    return [
-        Cell(degraded, 4, 4),
-        Cell(samples, 4, 4),
-        Cell(version, 6, 4),
-        Cell(insufficient, 4, 4),
-        Cell(pending, 6, 4),
-    ]
-
-
-def _performance_metric_row() -> list[Cell]:
-    selector = f'{MODEL}, metric=~"${PERF_METRIC}"'
-    performance = (
-        timeseries_panel(
-            f"Performance: ${PERF_METRIC}",
-            "The model's performance on its last labelled predictions "
-            "(drift_model_performance, solid) and the same metric on the reference "
-            "(drift_model_performance_reference, dashed; needs columns.target). One graph per "
-            "metric of the perf_metric variable. Error metrics (mae, rmse, mape, log_loss) are "
-            "better when low, the others when high.",
-            "none",
-            [
-                query(f"max by (metric) (drift_model_performance{{{selector}}})", "{{metric}}"),
-                query(
-                    f"max by (metric) (drift_model_performance_reference{{{selector}}})",
-                    "{{metric}} on the reference",
-                    "B",
-                ),
-            ],
-            min_value=None,
-            dashed=["B"],
-        )
-        .repeat(PERF_METRIC)
-        .repeat_direction("h")
-        .max_per_row(4)
-    )
-    return [Cell(performance, 6, 8)]
-
-
-def _labels_row() -> list[Cell]:
-    outcomes = timeseries_panel(
-        "Label join outcomes",
-        "Labels per second by what happened to them (drift_labels_total): matched to their "
-        "prediction, held until it arrives, duplicate, invalid, or expired / evicted unmatched "
-        "(labels, and predictions that never got one). Expired labels and no match: "
-        "DriftLabelsNotJoining.",
-        "cps",
-        [query(f"sum by (outcome) (rate(drift_labels_total{{{MODEL}}}[{RATE}]))", "{{outcome}}")],
-    )
-    waiting = timeseries_panel(
-        "Waiting for a match",
-        "Predictions waiting for their label and labels waiting for their prediction "
-        "(drift_labels_pending), each for at most performance.label_ttl_seconds.",
-        "none",
-        [query(f"max by (kind) (drift_labels_pending{{{MODEL}}})", "{{kind}}s")],
-        decimals=0,
-    )
-    events = timeseries_panel(
-        "CloudEvents by outcome",
-        "KServe / Seldon CloudEvents per second received by the sidecars of this model, by "
-        "source and outcome (drift_cloudevents_total; all models of those sidecars), and "
-        "halves that expired unpaired (drift_cloudevents_expired_total): "
-        "DriftCloudEventsUnpaired.",
-        "cps",
-        [
-            query(
-                "sum by (source, outcome) "
-                f"(rate(drift_cloudevents_total{{{TARGET}}}[{RATE}]) and {SIDECARS_OF_MODEL})",
-                "{{source}} {{outcome}}",
-            ),
-            query(
-                "sum by (source, half) "
-                f"(rate(drift_cloudevents_expired_total{{{TARGET}}}[{RATE}]) "
-                f"and {SIDECARS_OF_MODEL})",
-                "{{source}} expired {{half}}",
-                "B",
-            ),
-        ],
-    )
-    return [Cell(outcomes, 8, 8), Cell(waiting, 8, 8), Cell(events, 8, 8)]
-
-
 def detail_dashboard() -> dashboard_builders.Dashboard:
     """The "Model drift detail" dashboard (uid ``drift-model-detail``)."""
     board = drift_dashboard(
@@ -442,5 +321,4 @@ def detail_dashboard() -> dashboard_builders.Dashboard:
     ).with_variable(performance_metric_variable())
     rows = [_summary_row(), _reference_row(), _columns_row(), _top_row(), _window_row()]
     rows.append(_traffic_row())
-    performance = [_performance_state_row(), _performance_metric_row(), _labels_row()]
-    return place(board, [*rows, Section("Model performance"), *performance])
+    return place(board, [*rows, *performance_sections()])

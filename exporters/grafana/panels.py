@@ -103,6 +103,12 @@ def dashed_series() -> list[model.DynamicConfigValue]:
     ]
 
 
+def fixed_color(color: str) -> model.DynamicConfigValue:
+    """A field override that draws a series in one colour (a family of series that belong
+    together, such as an estimate and its band)."""
+    return model.DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": color})
+
+
 def data_link(title: str, url: str) -> dashboard_builders.DashboardLink:
     return dashboard_builders.DashboardLink(title).url(url).target_blank(False)
 
@@ -122,11 +128,12 @@ def timeseries_panel(
     links: Sequence[dashboard_builders.DashboardLink] = (),
     decimals: int | None = None,
     dashed: Sequence[str] = (),
+    overrides: Sequence[tuple[str, Sequence[model.DynamicConfigValue]]] = (),
 ) -> timeseries.Panel:
     """Lines over time, legend as a table with the last value. ``limits`` are drawn as dashed
     lines (the alert threshold) and colour nothing else; so are the series of the queries
     whose refIds are in ``dashed`` (a threshold or a reference value next to the measured
-    one)."""
+    one). ``overrides`` set the field config of the series of one query (by refId)."""
     panel = (
         timeseries.Panel()
         .title(title)
@@ -165,6 +172,8 @@ def timeseries_panel(
         panel = panel.decimals(decimals)
     for ref in dashed:
         panel = panel.override_by_query(ref, dashed_series())
+    for ref, properties in overrides:
+        panel = panel.override_by_query(ref, list(properties))
     return panel
 
 

@@ -304,13 +304,19 @@ def test_state_panels_turn_red_where_the_alerts_fire() -> None:
         (detail["Dataset drift"], "drift_dataset_detected"),
         (detail["Prediction drift"], "drift_prediction_detected"),
         (detail["Performance degraded"], "drift_model_performance_degraded"),
+        (detail["Multivariate drift"], "drift_multivariate_drift"),
     ]
     for panel, metric in fires_at_one:
         assert metric in panel["targets"][0]["expr"]
         assert steps(panel) == [(None, "green"), (1, "red")], panel["title"]
-    info_at_one = [overview["Time windows without verdict"], detail["Insufficient data"]]
-    for panel in info_at_one:  # DriftWindowInsufficientData is an info alert: yellow
-        assert "drift_window_insufficient_data" in panel["targets"][0]["expr"]
+    info_at_one = [
+        (overview["Time windows without verdict"], "drift_window_insufficient_data"),
+        (detail["Insufficient data"], "drift_window_insufficient_data"),
+        # two-sided, while DriftModelPerformanceEstimatedDegraded fires on the worse side only
+        (detail["Estimate outside thresholds"], "drift_model_performance_estimated_alert"),
+    ]
+    for panel, metric in info_at_one:  # DriftWindowInsufficientData is an info alert: yellow
+        assert metric in panel["targets"][0]["expr"]
         assert steps(panel) == [(None, "green"), (1, "yellow")], panel["title"]
     for panel in (
         overview["References loaded"],
@@ -398,28 +404,129 @@ def test_links_between_dashboards_and_to_the_report() -> None:
     assert urls[1] == "${sidecar_url}/v1/models/${__field.labels.model}/report"
 
 
-def test_performance_graph_repeats_per_metric_with_the_reference_dashed() -> None:
+def test_performance_metric_variable_lists_realized_and_estimated_metrics() -> None:
+    """A metric only estimated (no labels yet, or DLE's mse) gets its graph too."""
     detail = dashboard_json(DASHBOARDS[1])
-    variables = {v["name"]: v for v in detail["templating"]["list"]}
-    metric = variables["perf_metric"]
+    metric = {v["name"]: v for v in detail["templating"]["list"]}["perf_metric"]
     assert metric["query"] == (
-        'label_values(drift_model_performance{namespace=~"$namespace", job=~"$job", '
-        'model="$model"}, metric)'
+        'label_values({__name__=~"drift_model_performance|drift_model_performance_estimated", '
+        'namespace=~"$namespace", job=~"$job", model="$model"}, metric)'
     )
     assert (metric["multi"], metric["includeAll"], metric["allValue"]) == (True, True, ".*")
+
+
+def overrides_by_ref(panel: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{refId: {property id: value}}`` of a panel's field overrides by query."""
+    found: dict[str, dict[str, Any]] = {}
+    for override in panel["fieldConfig"]["overrides"]:
+        assert override["matcher"]["id"] == "byFrameRefID"
+        ref = override["matcher"]["options"]
+        assert ref not in found, ref  # one override per query
+        found[ref] = {p["id"]: p["value"] for p in override["properties"]}
+    return found
+
+
+def test_performance_graph_shows_realized_and_estimated_on_one_panel() -> None:
+    """Per metric: realized (labels), the reference's value dashed, the estimate with its band
+    filled between its lower and upper end, and its thresholds dashed red."""
+    detail = dashboard_json(DASHBOARDS[1])
     (panel,) = [p for p in detail["panels"] if p.get("repeat") == "perf_metric"]
-    assert (panel["repeatDirection"], panel["maxPerRow"]) == ("h", 4)
+    assert (panel["repeatDirection"], panel["maxPerRow"]) == ("h", 3)
     assert "$perf_metric" in panel["title"]
-    current, reference = panel["targets"]
-    assert "drift_model_performance{" in current["expr"]
-    assert "drift_model_performance_reference{" in reference["expr"]
-    for target in (current, reference):
-        assert 'metric=~"$perf_metric"' in target["expr"]
-    (override,) = panel["fieldConfig"]["overrides"]
-    assert override["matcher"] == {"id": "byFrameRefID", "options": reference["refId"]}
-    styles = {p["id"]: p["value"] for p in override["properties"]}
-    assert styles["custom.lineStyle"]["fill"] == "dash"
+    targets = {t["refId"]: (t["expr"], t["legendFormat"]) for t in panel["targets"]}
+    metrics = {
+        ref: re.match(r"max by \(([\w, ]+)\) \((\w+)\{", e) for ref, (e, _) in targets.items()
+    }
+    assert {ref: (m.group(2), m.group(1)) for ref, m in metrics.items() if m} == {
+        "A": ("drift_model_performance", "metric"),
+        "B": ("drift_model_performance_reference", "metric"),
+        "C": ("drift_model_performance_estimated", "metric, method"),
+        "D": ("drift_model_performance_estimated_lower", "metric"),
+        "E": ("drift_model_performance_estimated_upper", "metric"),
+        "F": ("drift_model_performance_estimated_threshold", "metric, bound"),
+    }
+    for expr, _ in targets.values():  # the same metric on every series of the graph
+        assert 'model="$model", metric=~"$perf_metric"}' in expr
+    legends = {ref: legend for ref, (_, legend) in targets.items()}
+    assert legends == {
+        "A": "realized",
+        "B": "on the reference",
+        "C": "estimated ({{method}})",
+        "D": "estimate lower",
+        "E": "estimate upper",
+        "F": "estimate threshold ({{bound}})",
+    }
+    styles = overrides_by_ref(panel)
+    assert set(styles) == {"A", "B", "C", "D", "E", "F"}
+    for ref in ("B", "F"):
+        assert styles[ref]["custom.lineStyle"]["fill"] == "dash", ref
+        assert styles[ref]["custom.fillOpacity"] == 0, ref
+    assert styles["F"]["color"] == {"mode": "fixed", "fixedColor": "red"}
+    purple = {"mode": "fixed", "fixedColor": "purple"}
+    assert styles["C"] == {"color": purple, "custom.lineWidth": 2, "custom.fillOpacity": 0}
+    assert styles["D"] == {"color": purple, "custom.lineWidth": 0, "custom.fillOpacity": 0}
+    assert styles["E"] == {  # the band: fill from the upper end down to the lower one
+        "color": purple,
+        "custom.lineWidth": 0,
+        "custom.fillOpacity": 20,
+        "custom.fillBelowTo": legends["D"],
+    }
+    assert styles["A"] == {"custom.lineWidth": 2, "custom.fillOpacity": 0}
     assert "min" not in panel["fieldConfig"]["defaults"]  # r2 can be negative
+
+
+def test_estimation_section() -> None:
+    detail = panels_by_title(dashboard_json(DASHBOARDS[1]))
+    score = detail["Multivariate drift score"]
+    assert [(t["refId"], t["expr"], t["legendFormat"]) for t in score["targets"]] == [
+        (
+            "A",
+            'max by (method) (drift_multivariate_score{namespace=~"$namespace", job=~"$job", '
+            'model="$model"})',
+            "{{method}}",
+        ),
+        (
+            "B",
+            'max by (method, bound) (drift_multivariate_threshold{namespace=~"$namespace", '
+            'job=~"$job", model="$model"})',
+            "{{method}} threshold ({{bound}})",
+        ),
+    ]
+    assert overrides_by_ref(score)["B"]["custom.lineStyle"]["fill"] == "dash"
+    assert "min" not in score["fieldConfig"]["defaults"]
+    fit = detail["Estimation fit"]
+    assert fit["targets"][0]["expr"].startswith("max(drift_estimation_fit_seconds{")
+    assert fit["fieldConfig"]["defaults"]["unit"] == "s"
+    for title in ("Estimate outside thresholds", "Multivariate drift", "Estimation fit"):
+        assert detail[title]["fieldConfig"]["defaults"]["noValue"] == "no estimation", title
+    (outside,) = detail["Estimate outside thresholds"]["targets"]
+    assert outside["expr"].startswith("max by (metric) (drift_model_performance_estimated_alert{")
+    assert outside["legendFormat"] == "{{metric}}"
+    (verdict,) = detail["Multivariate drift"]["targets"]
+    assert verdict["expr"].startswith("max by (method) (drift_multivariate_drift{")
+
+
+def test_column_threshold_next_to_the_column_score() -> None:
+    detail = panels_by_title(dashboard_json(DASHBOARDS[1]))
+    threshold = (
+        'max by (column) (drift_column_threshold{namespace=~"$namespace", job=~"$job", '
+        'model="$model"})'
+    )
+    scores = detail["Column drift scores"]
+    assert [(t["refId"], t["legendFormat"]) for t in scores["targets"]] == [
+        ("A", "{{column}} ({{method}})"),
+        ("B", "{{column}} threshold"),
+    ]
+    assert scores["targets"][1]["expr"] == threshold
+    assert overrides_by_ref(scores)["B"]["custom.lineStyle"]["fill"] == "dash"
+    top = detail["Top drifted columns"]
+    (added,) = [t for t in top["targets"] if t["refId"] == "E"]
+    assert (added["expr"], added["instant"], added["format"]) == (threshold, True, "table")
+    organize = next(t for t in top["transformations"] if t["id"] == "organize")["options"]
+    assert organize["renameByName"]["Value #E"] == "Threshold"
+    order = sorted(organize["indexByName"], key=organize["indexByName"].get)
+    assert order.index("Value #E") == order.index("Value #C") + 1  # right after the score
+    assert len(order) == len(top["targets"]) + 2  # every value, column and method
 
 
 def test_performance_panels_are_in_their_own_section() -> None:
@@ -444,11 +551,23 @@ def test_performance_panels_are_in_their_own_section() -> None:
     ):
         data = dashboard_json(spec)
         rows = [p for p in data["panels"] if p["type"] == "row"]
-        assert [r["title"] for r in rows] == ["Model performance"]
+        assert rows[0]["title"] == "Model performance"
         after = [p["title"] for p in data["panels"][data["panels"].index(rows[0]) + 1 :]]
-        assert after == expected
+        assert after[: len(expected)] == expected
         assert all(section_of(data, title) == "Model performance" for title in expected)
         assert section_of(data, query_panels(data)[0]["title"]) is None
+    detail = dashboard_json(DASHBOARDS[1])
+    estimation = "Performance estimation and multivariate drift"
+    rows = [p["title"] for p in detail["panels"] if p["type"] == "row"]
+    assert rows == ["Model performance", estimation]
+    titles = [p["title"] for p in detail["panels"]]
+    assert titles[titles.index(estimation) + 1 :] == [
+        "Estimate outside thresholds",
+        "Multivariate drift",
+        "Estimation fit",
+        "Multivariate drift score",
+    ]
+    assert [p["type"] for p in dashboard_json(DASHBOARDS[0])["panels"]].count("row") == 1
 
 
 def test_model_version_shows_an_unset_version() -> None:

@@ -1,18 +1,24 @@
 """Every panel query of the generated dashboards, proven on real data.
 
 The real sidecar (``sidecar`` fixture, with the config of ``sidecar_config`` below: references
-with a target column, a performance alert on rmse, a version for m1) gets clean samples for
-models m1 and m2, then drifted samples for m1 only, a batch of invalid samples for m2 and a
-request for an unknown model; then the ground-truth labels of the samples in the windows
-(``POST /v1/models/{model}/labels``): far off the predictions for m1, close for m2, plus a
-duplicate and an unknown id; then KServe payload logger CloudEvents for m2 (``kserve:``): two
-request/response pairs and a request whose response never comes, which expires after
-``cloudevents.pending_seconds``. A real Prometheus scrapes it every second with the committed alert
-rules loaded (so ``ALERTS`` has the pending drift alerts). Then each panel's PromQL, with the
-template variables substituted the way Grafana does (multi-value "All" is ``.*``; the repeated
-performance graph once per value of ``perf_metric``, as Grafana repeats it), runs through
-``/api/v1/query``: it must parse and return at least one finite value; "Models in drift" must
-show m1 drifted and m2 not, "Degraded performance" m1 degraded and m2 not.
+with a target column, a performance alert on rmse, a version and ``estimation: {dle: true,
+reconstruction: true}`` for m1) gets clean samples for models m1 and m2, then drifted samples
+for m1 only, a batch of invalid samples for m2 and a request for an unknown model; m1's windows
+are estimated (DLE's mae, mse and rmse, and the PCA reconstruction error), and before any label
+the ``perf_metric`` variable lists m1's estimated metrics; then the ground-truth labels of the
+samples in the windows (``POST /v1/models/{model}/labels``): far off the predictions for m1,
+close for m2, plus a duplicate and an unknown id; then KServe payload logger CloudEvents for m2
+(``kserve:``): two request/response pairs and a request whose response never comes, which
+expires after ``cloudevents.pending_seconds``. A real Prometheus scrapes it every second with
+the committed alert rules loaded (so ``ALERTS`` has the pending drift alerts). Then each panel's
+PromQL, with the template variables substituted the way Grafana does (multi-value "All" is
+``.*``; the repeated performance graph once per value of ``perf_metric``, as Grafana repeats
+it), runs through ``/api/v1/query``: it must parse and return at least one finite value, except
+where Grafana shows nothing by design: the estimation's queries for m2 (no ``estimation:``), and
+on the repeated graph the estimate of a metric DLE does not estimate (mape, r2) or the realized
+value of one labels do not give (mse); those must be empty. "Models in drift" must show m1
+drifted and m2 not, "Degraded performance" m1 degraded and m2 not, and m1's graph of mae and
+rmse the estimate (with its band and thresholds) and the realized value of that metric.
 
 Allowed to be empty, only while the sidecar's /metrics has no sample of the metric:
 ``PENDING_METRICS`` of ``exporters.grafana.common`` (the reason is written there).
@@ -32,6 +38,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from drift.core.loss_estimation import DLE_METRICS
 from exporters.grafana.common import DETAIL_UID, OVERVIEW_UID, PENDING_METRICS
 from exporters.grafana.dashboards import all_dashboards, panel_queries
 
@@ -39,6 +46,7 @@ from .conftest import PREDICTION, Running, SidecarConfig, run_prometheus
 from .test_prometheus_e2e import (
     post_samples,
     query,
+    value,
     wait_for_report,
     wait_for_value,
     wait_until_scraped,
@@ -63,6 +71,18 @@ LABEL_NOISE = {"m1": 3.0, "m2": REFERENCE_NOISE}
 MAX_RMSE_DROP = 1.0
 M1_VERSION = "1.2.0"
 REGRESSION_METRICS = {"mae", "rmse", "mape", "r2"}
+"""Realized metrics of the regressors (``drift.core.performance.METRICS``)."""
+ESTIMATED = "m1"
+"""The model with ``estimation:``; m2 has none."""
+ESTIMATION = {"dle": True, "reconstruction": True}
+ESTIMATED_METRICS = set(DLE_METRICS)
+ESTIMATION_METRICS = (
+    "drift_model_performance_estimated",
+    "drift_multivariate_",
+    "drift_estimation_fit_seconds",
+)
+"""Metrics (and prefixes) that only a model with ``estimation:`` has."""
+PERFORMANCE_GRAPH = "Performance: $perf_metric"
 PENDING_SECONDS = 1.0
 """``cloudevents.pending_seconds``: the unanswered request expires quickly."""
 KSERVE_REQUEST = "org.kubeflow.serving.inference.request"
@@ -72,8 +92,10 @@ KSERVE_RESPONSE = "org.kubeflow.serving.inference.response"
 @pytest.fixture
 def sidecar_config(sidecar_config: SidecarConfig) -> SidecarConfig:
     """The shared config (conftest) plus what the performance panels need: a target column in
-    each reference, ``columns.target``, a ``performance.alert`` on rmse, m1's version; and the
-    KServe collector for m2 (its InferenceService is named like the model)."""
+    each reference, ``columns.target``, a ``performance.alert`` on rmse, m1's version and
+    estimation (DLE, which the target column of the reference trains, and the multivariate
+    reconstruction error); and the KServe collector for m2 (its InferenceService is named like
+    the model)."""
     config = yaml.safe_load(sidecar_config.path.read_text(encoding="utf-8"))
     config["cloudevents"] = {"pending_seconds": PENDING_SECONDS}
     rng = np.random.default_rng(11)
@@ -89,8 +111,9 @@ def sidecar_config(sidecar_config: SidecarConfig) -> SidecarConfig:
             "window": 500,
             "alert": {"metric": "rmse", "max_drop": MAX_RMSE_DROP},
         }
-        if name == "m1":
+        if name == ESTIMATED:
             model["version"] = M1_VERSION
+            model["estimation"] = ESTIMATION
         else:
             model["kserve"] = {}
     sidecar_config.path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -110,6 +133,18 @@ def substitute(expr: str, values: dict[str, str]) -> str:
 
 def finite_values(result: list[dict[str, Any]]) -> list[float]:
     return [v for v in (float(s["value"][1]) for s in result) if math.isfinite(v)]
+
+
+def shows_data(expr: str, model: str, perf_metric: str) -> bool:
+    """Whether Grafana shows data for ``expr`` on the detail of ``model`` (or the overview),
+    the repeated graph for ``perf_metric``: not for the estimation of a model without it, nor
+    for a side of the graph (realized or estimated) that does not have the metric."""
+    estimation = any(m in expr for m in ESTIMATION_METRICS)
+    if estimation and model not in (ESTIMATED, ALL):
+        return False
+    if perf_metric == ALL or "$perf_metric" not in expr:
+        return True
+    return perf_metric in (ESTIMATED_METRICS if estimation else REGRESSION_METRICS)
 
 
 def exported_metrics(sidecar: Running) -> set[str]:
@@ -254,6 +289,29 @@ def label_values(prom: httpx.Client, variable_query: str, values: dict[str, str]
     return set(response.json()["data"])
 
 
+def performance_metrics(prom: httpx.Client, board: dict[str, Any], model: str) -> set[str]:
+    """The values of the ``perf_metric`` variable for ``model``, as Grafana resolves them."""
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    return label_values(
+        prom, variables["perf_metric"]["query"], {**GRAFANA_VARIABLES, "model": model}
+    )
+
+
+def estimate(prom: httpx.Client, board: dict[str, Any], cfg: SidecarConfig) -> None:
+    """Wait until Prometheus has m1's estimates; before any label, ``perf_metric`` lists them
+    (the estimate's graphs show), and nothing for m2."""
+    m1, m2 = cfg.models
+    assert m1 == ESTIMATED
+    count = f'count(drift_model_performance_estimated{{model="{m1}", method="dle"}})'
+    wait_for_value(prom, count, lambda v: v == len(ESTIMATED_METRICS), "DLE's metrics")
+    score = f'drift_multivariate_score{{model="{m1}", method="pca_reconstruction"}}'
+    wait_for_value(prom, score, math.isfinite, "the reconstruction error")
+    labels = f'sum(drift_labels_total{{model="{m1}"}})'
+    assert value(prom, labels) == 0  # no label yet
+    assert performance_metrics(prom, board, m1) == ESTIMATED_METRICS
+    assert performance_metrics(prom, board, m2) == set()
+
+
 def grafana_runs(board: dict[str, Any], model: str, prom: httpx.Client) -> list[dict[str, str]]:
     """The variable values under which Grafana runs the board's queries for ``model``: the
     performance graph repeats once per value of ``perf_metric`` (and the other panels use "All",
@@ -281,6 +339,7 @@ def test_every_panel_query_returns_data_on_real_metrics(
     ):
         wait_for_value(prom, f'up{{job="{JOB}"}}', lambda v: v == 1, "1 (target up)")
         windows = feed(api, prom, cfg)
+        estimate(prom, boards[DETAIL_UID], cfg)
         label(api, prom, windows)
         send_cloudevents(api, prom, m2, cfg.samples(np.random.default_rng(17), 3, "ce"))
         exported = exported_metrics(sidecar)
@@ -299,13 +358,21 @@ def test_every_panel_query_returns_data_on_real_metrics(
                     if pending and not result:
                         empty.append(title)
                         continue
-                    assert finite_values(result), f"{uid} {title} {ref} {values}: {promql}"
+                    where = f"{uid} {title} {ref} {values}: {promql}"
+                    if shows_data(expr, values["model"], values.get("perf_metric", ALL)):
+                        assert finite_values(result), where
+                    else:
+                        assert result == [], where
 
+        metrics = {m: performance_metrics(prom, boards[DETAIL_UID], m) for m in cfg.models}
+        assert metrics == {m1: REGRESSION_METRICS | ESTIMATED_METRICS, m2: REGRESSION_METRICS}
         per_metric = sum("$perf_metric" in e for _, _, e in panel_queries(boards[DETAIL_UID]))
-        assert per_metric == 2  # the repeated graph: current and reference
+        assert (
+            per_metric == 6
+        )  # the repeated graph: realized, reference, estimate, band, thresholds
         assert checked == sum(len(list(panel_queries(b))) for b in boards.values()) + len(
             list(panel_queries(boards[DETAIL_UID]))
-        ) + 2 * per_metric * len(REGRESSION_METRICS)
+        ) + per_metric * sum(len(m) for m in metrics.values())
         allowed = {
             title
             for uid, _ in runs
@@ -330,9 +397,11 @@ def test_every_panel_query_returns_data_on_real_metrics(
             s["metric"]["reason"] == "missing_field" and float(s["value"][1]) > 0 for s in by_reason
         ), by_reason
 
-        def panel_result(uid: str, title: str, name: str, ref: str = "A") -> list[dict[str, Any]]:
+        def panel_result(
+            uid: str, title: str, name: str, ref: str = "A", metric: str = ALL
+        ) -> list[dict[str, Any]]:
             expr = next(e for t, r, e in panel_queries(boards[uid]) if (t, r) == (title, ref))
-            values = {**GRAFANA_VARIABLES, "model": name, "perf_metric": ALL}
+            values = {**GRAFANA_VARIABLES, "model": name, "perf_metric": metric}
             return query(prom, substitute(expr, values))
 
         degraded = panel_result(OVERVIEW_UID, "Degraded performance", ALL)
@@ -343,14 +412,50 @@ def test_every_panel_query_returns_data_on_real_metrics(
             m2: "no version",
         }
         for name in (m1, m2):
-            reference = panel_result(DETAIL_UID, "Performance: $perf_metric", name, "B")
+            reference = panel_result(DETAIL_UID, PERFORMANCE_GRAPH, name, "B")
             assert {s["metric"]["metric"] for s in reference} == REGRESSION_METRICS
             current = {
                 s["metric"]["metric"]: float(s["value"][1])
-                for s in panel_result(DETAIL_UID, "Performance: $perf_metric", name)
+                for s in panel_result(DETAIL_UID, PERFORMANCE_GRAPH, name)
             }
             assert set(current) == REGRESSION_METRICS
             assert (current["rmse"] > REFERENCE_NOISE + MAX_RMSE_DROP) is (name == m1), current
+
+        for metric in sorted(REGRESSION_METRICS & ESTIMATED_METRICS):  # mae, rmse: one graph
+            series = {
+                ref: panel_result(DETAIL_UID, PERFORMANCE_GRAPH, m1, ref, metric) for ref in "ACDEF"
+            }
+            assert [s["metric"] for s in series["A"]] == [{"metric": metric}], series
+            assert [s["metric"] for s in series["C"]] == [{"metric": metric, "method": "dle"}]
+            for ref in "DE":
+                assert [s["metric"] for s in series[ref]] == [{"metric": metric}], series
+            assert {s["metric"]["metric"] for s in series["F"]} == {metric}
+            assert {s["metric"]["bound"] for s in series["F"]} <= {"lower", "upper"}
+            realized, estimated, lower, upper = (
+                float(series[ref][0]["value"][1]) for ref in "ACDE"
+            )
+            assert 0 <= lower <= estimated <= upper, series
+            if metric == "rmse":  # m1's labels are far off: outside the estimate's band
+                assert realized > upper, series
+        for metric in sorted(ESTIMATED_METRICS - REGRESSION_METRICS):  # mse: the estimate only
+            assert panel_result(DETAIL_UID, PERFORMANCE_GRAPH, m1, "C", metric)
+            assert not panel_result(DETAIL_UID, PERFORMANCE_GRAPH, m1, "A", metric)
+
+        scores = panel_result(DETAIL_UID, "Multivariate drift score", m1)
+        assert [s["metric"] for s in scores] == [{"method": "pca_reconstruction"}]
+        limits = panel_result(DETAIL_UID, "Multivariate drift score", m1, "B")
+        assert {s["metric"]["method"] for s in limits} == {"pca_reconstruction"}
+        assert {s["metric"]["bound"] for s in limits} <= {"lower", "upper"}
+        assert not panel_result(DETAIL_UID, "Multivariate drift score", m2)
+        verdict = panel_result(DETAIL_UID, "Multivariate drift", m1)  # m1's features shifted
+        assert [(s["metric"]["method"], float(s["value"][1])) for s in verdict] == [
+            ("pca_reconstruction", 1.0)
+        ]
+        outside = panel_result(DETAIL_UID, "Estimate outside thresholds", m1)
+        assert {s["metric"]["metric"] for s in outside} == ESTIMATED_METRICS
+        for name in (m1, m2):
+            thresholds = panel_result(DETAIL_UID, "Column drift scores", name, "B")
+            assert {s["metric"]["column"] for s in thresholds} == cfg.features
         outcomes = panel_result(DETAIL_UID, "Label join outcomes", m1)
         assert {s["metric"]["outcome"] for s in outcomes} >= {"matched", "held", "duplicate"}
         events = panel_result(DETAIL_UID, "CloudEvents by outcome", m2)
