@@ -16,9 +16,17 @@ the job a PodMonitor named ``drift-sidecar`` gets from the Prometheus Operator,
 
 ``drift_alerts_total`` has series only for the alert channels a sidecar is configured with;
 ``drift_model_performance_degraded`` only for models with a ``performance.alert``;
+``drift_model_performance_estimated*`` and ``drift_multivariate_*`` only for models with an
+``estimation`` section, once a window was estimated;
 ``drift_labels_total`` and ``drift_cloudevents_*`` only once labels or CloudEvents arrive. The
 rules that compare two outcomes of a counter use ``unless``/``or`` so that an outcome without a
 series (never happened) counts as zero instead of hiding the alert.
+
+No rule says that estimation is not running where it is configured: a fit that fails on the
+first reference (LightGBM missing, scores naming classes the reference lacks) leaves the model
+without any estimation series, which Prometheus cannot tell from a model without an
+``estimation`` section, and a later failure leaves the previous estimate in place
+(docs/alert-rules.md).
 """
 
 from __future__ import annotations
@@ -139,6 +147,15 @@ LABELS_MATCHED_WINDOW = timedelta(hours=2)
 batch of labels were counted up to that long before its expiries: this window must exceed
 that TTL plus ``LABELS_EXPIRED_WINDOW``."""
 
+ESTIMATED_HIGHER_IS_BETTER = "cbpe"
+"""The estimation ``method`` whose metrics (roc_auc, f1, accuracy, ...) degrade downwards ...
+"""
+ESTIMATED_LOWER_IS_BETTER = "dle"
+"""... and the one whose metrics (mae, mse, rmse) degrade upwards. The sidecar's
+``drift_model_performance_estimated_alert`` is two-sided (NannyML's thresholds); an estimate
+past the other threshold (better than the reference) is no degradation and fires nothing.
+"""
+
 UNPAIRED_SHARE = 0.1
 """DriftCloudEventsUnpaired fires above this share of expired (or evicted) halves over those
 plus completed pairs (``paired``, and ``error_response``: a pair whose response was an error)."""
@@ -180,6 +197,22 @@ COLUMN = "{{ $labels.column }}"
 CHANNEL = "{{ $labels.channel }}"
 SOURCE = "{{ $labels.source }}"
 JOB = "{{ $labels.job }}"
+METRIC = "{{ $labels.metric }}"
+METHOD = "{{ $labels.method }}"
+VALUE = '{{ $value | printf "%.4g" }}'
+
+
+def series_value(metric: str, labels: Sequence[str], *matchers: str) -> str:
+    """A template that shows the value of another series when the alert fires: ``metric`` with
+    the alert's own values of ``labels`` plus the fixed ``matchers`` (``bound="lower"``), or
+    ``none`` when it has no series. Prometheus runs the query (the ``query`` template function);
+    ``%q`` quotes the label values as PromQL strings, so a model name cannot change it."""
+    selector = ",".join([*(f"{name}=%q" for name in labels), *matchers])
+    values = " ".join(f"$labels.{name}" for name in labels)
+    return (
+        f"{{{{ with printf `{metric}{{{selector}}}` {values} | query }}}}"
+        '{{ . | first | value | printf "%.4g" }}{{ else }}none{{ end }}'
+    )
 
 
 def duration(value: timedelta) -> str:
@@ -201,9 +234,10 @@ def anchor(name: str) -> str:
 def rule_groups(
     runbook_url: str = RUNBOOK_URL, job_regex: str = JOB_REGEX, selector: str | None = None
 ) -> tuple[RuleGroup, ...]:
-    """Every alerting rule, in three groups: drift of the data, performance of the model on
-    delayed labels, and health of the sidecar and of its inputs. ``selector`` (label matchers,
-    see ``job_selector``) picks the sidecars' ``up`` series; default ``job=~"<job_regex>"``."""
+    """Every alerting rule, in three groups: drift of the data, performance of the model (on
+    delayed labels, or estimated before they arrive), and health of the sidecar and of its
+    inputs. ``selector`` (label matchers, see ``job_selector``) picks the sidecars' ``up``
+    series; default ``job=~"<job_regex>"``."""
 
     def rule(
         name: str, expr: str, for_: timedelta, severity: Severity, summary: str, description: str
@@ -213,6 +247,14 @@ def rule_groups(
 
     minutes = timedelta(minutes=1)
     matchers = selector if selector is not None else job_selector(regex=job_regex)
+    lower, upper = 'bound="lower"', 'bound="upper"'
+    score = ("job", "instance", "model", "method")  # the labels of a multivariate series
+
+    def thresholds(metric: str, labels: Sequence[str]) -> str:
+        """``lower X, upper Y``: the alert's thresholds, looked up when it fires."""
+        low, high = series_value(metric, labels, lower), series_value(metric, labels, upper)
+        return f"lower {low}, upper {high}"
+
     up = f"up{{{matchers}}}"
     drift = RuleGroup(
         "drift-sidecar.drift",
@@ -245,6 +287,19 @@ def rule_groups(
                 f"Column {COLUMN} of model {MODEL} ({INSTANCE}) drifted from the reference "
                 "in every evaluation for 30 minutes.",
             ),
+            rule(
+                "DriftMultivariateDetected",
+                "drift_multivariate_drift == 1",
+                15 * minutes,
+                Severity.WARNING,
+                f"Multivariate drift on model {MODEL} ({METHOD})",
+                f"The {METHOD} score of model {MODEL} ({INSTANCE}) is "
+                f"{series_value('drift_multivariate_score', score)}, outside its thresholds "
+                f"from the reference ({thresholds('drift_multivariate_threshold', score)}), in "
+                "every evaluation for 15 minutes: the features changed together, even where "
+                f"no single column drifted. See GET /v1/models/{MODEL}/estimation and the model "
+                "detail dashboard.",
+            ),
         ),
     )
     expired_window = duration(LABELS_EXPIRED_WINDOW)
@@ -262,6 +317,29 @@ def rule_groups(
                 "labelled window has met the model's performance.alert condition (a drop "
                 "against the reference, or a fixed bound) for "
                 f"{_minutes(PERFORMANCE_DEGRADED_FOR)}.",
+            ),
+            rule(
+                "DriftModelPerformanceEstimatedDegraded",
+                f"""
+(
+  drift_model_performance_estimated{{method="{ESTIMATED_HIGHER_IS_BETTER}"}}
+  < ignoring (bound) drift_model_performance_estimated_threshold{{{lower}}}
+  or
+  drift_model_performance_estimated{{method="{ESTIMATED_LOWER_IS_BETTER}"}}
+  > ignoring (bound) drift_model_performance_estimated_threshold{{{upper}}}
+)
+and drift_model_performance_estimated_alert == 1
+""",
+                30 * minutes,
+                Severity.WARNING,
+                f"Estimated {METRIC} of model {MODEL} degraded",
+                f"{METHOD} estimates the {METRIC} of model {MODEL} ({INSTANCE}) at {VALUE}, on "
+                "the worse side of its thresholds from the reference ("
+                f"{thresholds('drift_model_performance_estimated_threshold', (*score, 'metric'))}"
+                "), in every evaluation for 30 minutes. An estimate without labels, not a "
+                "measurement: it assumes no concept drift. See "
+                f"GET /v1/models/{MODEL}/estimation and the model detail dashboard; compare "
+                "with the realized metric once labels arrive.",
             ),
         ),
     )

@@ -232,6 +232,8 @@ def test_required_alerts_exist() -> None:
         "DriftAlertDeliveryFailing",
         "DriftSamplesRejected",
         "DriftModelPerformanceDegraded",
+        "DriftModelPerformanceEstimatedDegraded",
+        "DriftMultivariateDetected",
         "DriftLabelsNotJoining",
         "DriftCloudEventsUnpaired",
         "DriftWindowInsufficientData",
