@@ -55,9 +55,37 @@ def _lightgbm() -> Any:
 
 
 @dataclass(frozen=True, slots=True)
+class LoadedRegressor:
+    """A fitted regressor read back from LightGBM's model text (drift/core/estimation_codec.py):
+    predicts what the ``LGBMRegressor`` it was saved from predicts, bit for bit, on one thread."""
+
+    booster: Any
+
+    def predict(self, x: pd.DataFrame) -> FloatArray:
+        return np.asarray(self.booster.predict(x, num_threads=1, verbose=-1), dtype=np.float64)
+
+
+def regressor_text(regressor: Any) -> str:
+    """LightGBM's model text of a fitted regressor (an ``LGBMRegressor`` or a loaded one);
+    thresholds and leaf values are written with 17 significant digits: read back exactly."""
+    booster = regressor.booster if isinstance(regressor, LoadedRegressor) else regressor.booster_
+    return str(booster.model_to_string())
+
+
+def regressor_from_text(text: str) -> LoadedRegressor:
+    """The regressor ``regressor_text`` wrote; ``ValueError`` when LightGBM cannot read it."""
+    lightgbm = _lightgbm()
+    try:
+        return LoadedRegressor(lightgbm.Booster(model_str=text))
+    except lightgbm.basic.LightGBMError as exc:
+        raise ValueError(f"not a LightGBM model: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
 class DLEModel:
     """DLE fitted on a labelled reference; read-only. ``regressors`` holds one fitted
-    ``LGBMRegressor`` per loss (``"absolute"``, ``"squared"``)."""
+    ``LGBMRegressor`` per loss (``"absolute"``, ``"squared"``), or the ``LoadedRegressor`` read
+    back from the cache."""
 
     features: tuple[str, ...]
     categorical: tuple[str, ...]

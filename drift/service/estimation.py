@@ -5,11 +5,15 @@
 
 - **fit** (``set_reference``): on the labelled reference, in the reference loader's thread, off
   the request path, before the reference is installed (so the first window after the install
-  is estimated; readiness waits for the fit); the time it takes is logged and exported
-  (``drift_estimation_fit_seconds``). The fit needs the reference rows: a reference just read
-  from its source hands them over; one served from the profile cache is read again from its
-  source (the profile holds summaries, not rows). A failed fit is logged and shown, and never
-  fails the reference load: drift monitoring goes on without estimates.
+  is estimated; readiness waits for the fit). The fitted estimators are cached beside the
+  reference's profile (drift/sources/cache.py, ``drift.core.estimation_codec``): a version
+  whose estimators are cached is neither read again from its source nor refitted. Otherwise
+  the fit needs the reference rows: a reference just read from its source hands them over; one
+  served from the profile cache is read again from its source (the profile holds summaries,
+  not rows). The time the estimators took to be ready (the fit, or the cache read) is logged,
+  saying which, and exported (``drift_estimation_fit_seconds``). A failed cache read costs a
+  fit, a failed cache write is logged; a failed fit is logged and shown, and never fails the
+  reference load: drift monitoring goes on without estimates.
 - **record**: each accepted batch's predictions and scores (CBPE only), the last
   ``window.size`` of them, as compact floats (bounded by entries and by classes x 8 bytes).
 - **evaluate**: on the evaluator thread after each drift evaluation, over the window.
@@ -35,6 +39,7 @@ import pandas as pd
 from drift.config import ModelConfig
 from drift.core.columns import canonical_category
 from drift.core.estimation import CBPEModel, Estimate, fit_cbpe
+from drift.core.estimation_codec import FittedEstimators
 from drift.core.loss_estimation import DLEModel, fit_dle
 from drift.core.multivariate import (
     DomainClassification,
@@ -70,6 +75,33 @@ class Estimators:
     domain_reference: pd.DataFrame | None = None
     numerical: tuple[str, ...] = ()
     categorical: tuple[str, ...] = ()
+    #: read from the reference cache (``fit_seconds``: the read's time), not fitted
+    cached: bool = False
+
+    def fitted(self) -> FittedEstimators:
+        """What the cache stores (drift.core.estimation_codec)."""
+        return FittedEstimators(
+            self.cbpe,
+            self.dle,
+            self.reconstruction,
+            self.domain_reference,
+            self.numerical,
+            self.categorical,
+        )
+
+    @classmethod
+    def from_cache(cls, fitted: FittedEstimators, seconds: float) -> Estimators:
+        """The estimators read from the cache in ``seconds``."""
+        return cls(
+            fitted.cbpe,
+            fitted.dle,
+            fitted.reconstruction,
+            seconds,
+            fitted.domain_reference,
+            fitted.numerical,
+            fitted.categorical,
+            cached=True,
+        )
 
 
 @dataclass(frozen=True)
@@ -291,40 +323,63 @@ class ModelEstimation:
         return self._latest
 
     def set_reference(self, loaded: LoadedReference, loader: ReferenceLoader) -> None:
-        """Fit on the reference just installed (the loader's thread); never raises."""
+        """Install the estimators of the reference just loaded (the loader's thread): read from
+        the cache when they were cached with this version, else fitted and cached; never raises."""
         if not self.enabled:
             return
-        from drift.service.references import sample_rows
-
-        try:
-            frame = loaded.frame
-            if frame is None:  # served from the profile cache: read the rows again
-                frame = loader.source.load(loader.source.current())
-            ref = self.config.reference
-            frame = sample_rows(frame, ref.sample_rows, ref.sample_seed)
-            schema = loaded.profile.sample_schema()
-            pred = loaded.profile.prediction
-            numeric_prediction = pred is not None and pred.column_type.value == "numerical"
-            fitted = fit_estimators(
-                self.config,
-                frame,
-                (
-                    tuple(schema.numerical),
-                    tuple(schema.categorical),
-                    schema.prediction,
-                    numeric_prediction,
-                ),
+        started = time.perf_counter()
+        cached = loader.cached_estimators(loaded.info.version_id)
+        if cached is not None:
+            ready = Estimators.from_cache(cached, time.perf_counter() - started)
+            log.info(
+                "model %s: estimators read from the cache in %.3fs (version %s, not refitted)",
+                self.name,
+                ready.fit_seconds,
+                loaded.info.version,
             )
-        except Exception as exc:  # estimation is an addition: drift monitoring goes on
-            log.exception("model %s: cannot fit the estimators", self.name)
-            with self._lock:
-                self.error = f"cannot fit the estimators: {type(exc).__name__}: {exc}"
-            return
-        log.info("model %s: estimators fitted in %.2fs", self.name, fitted.fit_seconds)
+        else:
+            try:
+                version_id, ready = self._fit(loaded, loader)
+            except Exception as exc:  # estimation is an addition: drift monitoring goes on
+                log.exception("model %s: cannot fit the estimators", self.name)
+                with self._lock:
+                    self.error = f"cannot fit the estimators: {type(exc).__name__}: {exc}"
+                return
+            log.info(
+                "model %s: estimators fitted in %.2fs (not in the cache)",
+                self.name,
+                ready.fit_seconds,
+            )
+            loader.cache_estimators(version_id, ready.fitted())
         with self._lock:
-            self._estimators = fitted
+            self._estimators = ready
             self._latest = None
             self.error = None
+
+    def _fit(self, loaded: LoadedReference, loader: ReferenceLoader) -> tuple[str, Estimators]:
+        """(the version the rows were read as, the estimators fitted on them)."""
+        from drift.service.references import sample_rows
+
+        frame, version_id = loaded.frame, loaded.info.version_id
+        if frame is None:  # the profile came from the cache: read the rows again
+            version = loader.source.current()
+            frame, version_id = loader.source.load(version), version.id
+        ref = self.config.reference
+        frame = sample_rows(frame, ref.sample_rows, ref.sample_seed)
+        schema = loaded.profile.sample_schema()
+        pred = loaded.profile.prediction
+        numeric_prediction = pred is not None and pred.column_type.value == "numerical"
+        fitted = fit_estimators(
+            self.config,
+            frame,
+            (
+                tuple(schema.numerical),
+                tuple(schema.categorical),
+                schema.prediction,
+                numeric_prediction,
+            ),
+        )
+        return version_id, fitted
 
     def record(self, batch: Batch, prediction_column: str | None) -> None:
         """Keep the batch's predictions and scores for CBPE (samples without scores skipped)."""

@@ -13,6 +13,11 @@ is written to the cache in a thread of its own, off the path to ready (a missed 
 the next start a profiling); the process waits for that write when it exits, at most
 ``CACHE_WRITE_EXIT_SECONDS``. A remote source's profile is cached before it is installed: the
 fallback above relies on it.
+
+The estimators fitted on a version (drift/service/estimation.py) are cached beside its profile,
+written the same way (``cache_estimators``: in the background for a local file, before the
+install for a remote source) and read back with ``cached_estimators``: a restart with a warm
+cache neither reads the rows again nor refits.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -29,6 +35,7 @@ import pandas as pd
 from drift.config import ModelConfig
 from drift.core.calibration import calibrate
 from drift.core.engine import check_options
+from drift.core.estimation_codec import FittedEstimators
 from drift.core.reference import ReferenceProfile, build_profile
 from drift.errors import ConfigError, ReferenceUnavailable
 from drift.ports import ReferenceSource, ReferenceVersion
@@ -139,7 +146,7 @@ class ReferenceLoader:
         self.cache = ProfileCache(ref.cache_dir or default_cache_dir(), model, config)
         #: serve the profile cached last while the source is down (not for local files)
         self.fallback = ref.kind != "file"
-        self._writing: threading.Thread | None = None
+        self._writing: list[threading.Thread] = []
 
     def public(self, text: str) -> str:
         """``text`` for responses: a local file's path replaced by ``file`` (paths stay in the
@@ -198,25 +205,52 @@ class ReferenceLoader:
         return LoadedReference(profile, self._info(entry), frame)
 
     def wait_cached(self, timeout: float | None = None) -> None:
-        """Wait until the profile loaded last is in the cache (or its write failed)."""
-        if self._writing is not None:
-            self._writing.join(timeout)
+        """Wait until what was loaded and fitted last is in the cache (or its write failed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in list(self._writing):
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+    def cached_estimators(self, version_id: str) -> FittedEstimators | None:
+        """The estimators cached with ``version_id``; None when there are none or they cannot
+        be read (logged once: the caller fits instead)."""
+        try:
+            return self.cache.get_estimators(version_id)
+        except Exception:  # the cache is an optimization: a failed read costs a fit
+            log.warning("model %s: cannot read the cached estimators", self.model, exc_info=True)
+            return None
+
+    def cache_estimators(self, version_id: str, fitted: FittedEstimators) -> None:
+        """Cache the estimators fitted on ``version_id`` beside its profile, as the profile is
+        (a failed write is logged and otherwise ignored)."""
+
+        def write() -> None:
+            self.cache.put_estimators(version_id, fitted)
+
+        if not self.fallback:
+            self._in_background("the estimators", write)
+            return
+        try:
+            write()
+        except Exception:  # the cache is an optimization: never fail a load for it
+            log.warning("model %s: cannot cache the estimators", self.model, exc_info=True)
 
     def _put_in_background(self, entry: CachedEntry, profile: ReferenceProfile) -> None:
-        def write() -> None:
+        self._in_background("the reference profile", lambda: self.cache.put(entry, profile))
+
+    def _in_background(self, what: str, write: Callable[[], None]) -> None:
+        def run() -> None:
             try:
-                self.cache.put(entry, profile)
+                write()
             except Exception:  # the cache is an optimization: never fail a load for it
-                log.warning(
-                    "model %s: cannot cache the reference profile", self.model, exc_info=True
-                )
+                log.warning("model %s: cannot cache %s", self.model, what, exc_info=True)
             finally:
                 atexit.unregister(wait)
 
         def wait() -> None:
             thread.join(CACHE_WRITE_EXIT_SECONDS)
 
-        thread = threading.Thread(target=write, name=f"drift-cache-{self.model}", daemon=True)
+        thread = threading.Thread(target=run, name=f"drift-cache-{self.model}", daemon=True)
         atexit.register(wait)
+        self._writing = [t for t in self._writing if t.is_alive()]
+        self._writing.append(thread)
         thread.start()
-        self._writing = thread

@@ -1,4 +1,5 @@
-"""On-disk cache of reference profiles, keyed by source + version.
+"""On-disk cache of reference profiles, and of the estimators fitted on them, keyed by source +
+version.
 
 Layout: ``<cache_dir>/<model>/<key>/<version-hash>.npz`` (``drift.core.profile_codec`` bytes) and a
 ``.json`` of metadata beside each, plus ``latest.json`` naming the version last installed. The
@@ -6,11 +7,22 @@ Layout: ``<cache_dir>/<model>/<key>/<version-hash>.npz`` (``drift.core.profile_c
 ``max_categories`` and the codec format; with ``drift.calibration``, the drift options and the
 window size its thresholds are calibrated for), so changing the config never serves a stale
 profile.
+
+With ``estimation`` enabled, ``<version-hash>.estimators.npz`` (``drift.core.estimation_codec``
+bytes) holds what was fitted on that version (CBPE, DLE, the reconstruction, the domain
+classifier's reference sample), and the key also hashes the ``estimation`` section and
+``window.size`` (the reference chunks the thresholds come from); a model without estimation
+keeps its key. A restart with a warm cache reads them (milliseconds) instead of reading the
+reference rows again from the source and refitting (seconds): docs/estimation.md, "Start-up
+cost and the cache". Estimators of another codec format, or unreadable, are ignored (logged):
+the caller fits again and overwrites them.
+
 Writes go to a temp file and are renamed, so a crash leaves no half-written entry. A cache that
 cannot be written (read-only volume) is logged and otherwise ignored. Each directory keeps the
-``KEEP_VERSIONS`` versions written last (a refreshed source adds one per new version), and each
-model the ``KEEP_KEYS`` configurations written last (a changed config, or another file, is a
-new key): the cache does not grow with every file or config a host has seen.
+``KEEP_VERSIONS`` versions written last (a refreshed source adds one per new version; a version's
+profile and estimators go together), and each model the ``KEEP_KEYS`` configurations written
+last (a changed config, or another file, is a new key): the cache does not grow with every file
+or config a host has seen.
 """
 
 from __future__ import annotations
@@ -25,6 +37,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from drift.config import ModelConfig
+from drift.core.estimation_codec import (
+    EstimatorFormatError,
+    FittedEstimators,
+    dump_estimators,
+    load_estimators,
+)
 from drift.core.profile_codec import FORMAT, ProfileFormatError, dump_profile, load_profile
 from drift.core.reference import ReferenceProfile
 from drift.ports import ReferenceVersion
@@ -33,6 +51,8 @@ log = logging.getLogger(__name__)
 DEFAULT_DIR = Path("/var/lib/drift-sidecar/cache")
 KEEP_VERSIONS = 3
 KEEP_KEYS = 3
+#: the file of a version's fitted estimators: ``<version-hash>`` + this
+ESTIMATORS_SUFFIX = ".estimators.npz"
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,11 @@ def cache_key(config: ModelConfig) -> str:
             "drift": config.drift.model_dump(mode="json"),
             "window_size": config.window.size,
         }
+    if config.estimation.enabled:  # the fitted estimators are cached with the profile
+        shaping["estimation"] = {
+            "settings": config.estimation.model_dump(mode="json"),
+            "window_size": config.window.size,
+        }
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -107,17 +132,55 @@ class ProfileCache:
         self._prune(keep=stem)
         self._prune_keys()
 
-    def _prune(self, keep: str) -> None:
-        """Remove all but the ``KEEP_VERSIONS`` entries written last (``keep`` always stays)."""
+    def put_estimators(self, version_id: str, fitted: FittedEstimators) -> None:
+        """Cache the estimators fitted on ``version_id`` beside its profile."""
+        stem = self._stem(version_id)
         try:
-            entries = sorted(
-                (p for p in self.dir.glob("*.npz") if p.stem != keep),
-                key=lambda p: p.stat().st_mtime_ns,
-                reverse=True,
-            )
-            for old in entries[KEEP_VERSIONS - 1 :]:
-                old.unlink(missing_ok=True)
-                old.with_suffix(".json").unlink(missing_ok=True)
+            data = dump_estimators(fitted)
+        except ValueError as exc:  # a value the codec cannot hold: fitted again next time
+            log.warning("cannot cache the estimators in %s: %s", self.dir, exc)
+            return
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            _atomic_write(self.dir / f"{stem}{ESTIMATORS_SUFFIX}", data)
+        except OSError as exc:
+            log.warning("cannot write the reference cache in %s: %s", self.dir, exc)
+            return
+        self._prune(keep=stem)
+
+    def get_estimators(self, version_id: str) -> FittedEstimators | None:
+        """The estimators cached with ``version_id``; None when there are none, or (logged) when
+        they cannot be read."""
+        path = self.dir / f"{self._stem(version_id)}{ESTIMATORS_SUFFIX}"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("ignoring unreadable cached estimators %s: %s", path, exc)
+            return None
+        try:
+            return load_estimators(data)
+        except (EstimatorFormatError, ImportError) as exc:
+            log.warning("ignoring unreadable cached estimators %s: %s", path, exc)
+            return None
+
+    def _prune(self, keep: str) -> None:
+        """Remove all but the ``KEEP_VERSIONS`` versions written last, each with its profile,
+        metadata and estimators (``keep`` always stays)."""
+        try:
+            written: dict[str, int] = {}
+            for path in self.dir.glob("*.npz"):
+                stem = path.name.split(".", 1)[0]
+                try:
+                    mtime = path.stat().st_mtime_ns
+                except FileNotFoundError:  # pruned meanwhile by the other writer of this version
+                    continue
+                written[stem] = max(written.get(stem, 0), mtime)
+            written.pop(keep, None)
+            for old in sorted(written, key=written.__getitem__, reverse=True)[KEEP_VERSIONS - 1 :]:
+                for suffix in (".npz", ".json", ESTIMATORS_SUFFIX):
+                    (self.dir / f"{old}{suffix}").unlink(missing_ok=True)
         except OSError as exc:
             log.warning("cannot prune the reference cache in %s: %s", self.dir, exc)
 
