@@ -94,7 +94,8 @@ class EstimationCollector(Collector):
         )
         fit = GaugeMetricFamily(
             "drift_estimation_fit_seconds",
-            "Seconds the estimators took to fit on the reference installed last",
+            "Seconds the estimators of the reference installed last took to be ready (fitted, or "
+            "read from the reference cache)",
             labels=["model"],
         )
         for export in self._exports():

@@ -172,7 +172,9 @@ def test_samples_without_scores_feed_the_multivariate_score_only(
     assert value(service, "drift_model_performance_estimated", metric="f1", method="cbpe") is None
 
 
-def test_a_reference_served_from_the_cache_is_read_again_for_the_fit(tmp_path: Path) -> None:
+def test_a_reference_served_from_the_cache_comes_with_its_estimators(tmp_path: Path) -> None:
+    """The second start installs the cached profile with estimators (read from the cache:
+    tests/service/test_estimation_cache.py shows that the source is not read again)."""
     reference = classifier_frame(3000, 4)
     first = start(tmp_path, reference, CLASSIFIER)
     first.stop()
@@ -182,6 +184,7 @@ def test_a_reference_served_from_the_cache_is_read_again_for_the_fit(tmp_path: P
         assert any((tmp_path / "cache").rglob("*")), "the profile was cached"
         fitted = second.estimation["m"].estimators
         assert fitted is not None
+        assert fitted.cached
         assert fitted.cbpe is not None
         assert fitted.reconstruction is not None
     finally:
