@@ -30,7 +30,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -61,6 +61,18 @@ RECONSTRUCTION = "pca_reconstruction"
 DOMAIN_CLASSIFIER = "domain_classifier"
 #: the domain classifier's folds: a window needs at least this many rows
 DOMAIN_FOLDS = 5
+#: a multiclass CBPE's averaged metrics under the names of the realized macro averages
+#: (drift.core.performance), so that a dashboard graph pairs an estimate with its realized value
+#: (the realized ``precision`` of a multiclass model is one class's, with ``positive_label``)
+MULTICLASS_NAMES = {
+    "precision": "precision_macro",
+    "recall": "recall_macro",
+    "f1": "f1_macro",
+    "specificity": "specificity_macro",
+}
+#: the methods whose metrics are better higher (CBPE's) and lower (DLE's errors): an estimate
+#: alerts natively, as the rule DriftModelPerformanceEstimatedDegraded, on its worse side only
+HIGHER_IS_BETTER = {"cbpe": True, "dle": False}
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,56 @@ class EstimationResult:
             out.append(MultivariateScore(DOMAIN_CLASSIFIER, d.value, d.thresholds, d.alert))
         return tuple(out)
 
+    def degraded(self) -> tuple[Estimate, ...]:
+        """The estimates on the worse side of their thresholds (below the lower one for CBPE's
+        metrics, above the upper one for DLE's errors)."""
+        if self.method is None:
+            return ()
+        higher = HIGHER_IS_BETTER[self.method]
+        out = []
+        for e in self.performance:
+            limit = e.thresholds.lower if higher else e.thresholds.upper
+            worse = limit is not None and (e.value < limit if higher else e.value > limit)
+            if worse and math.isfinite(e.value):
+                out.append(e)
+        return tuple(out)
+
+    def conditions(self) -> list[tuple[str, bool, str]]:
+        """(alert kind, condition met, what was measured) for the native alerts of this window:
+        ``estimated_performance`` when performance is estimated, ``multivariate`` when a
+        multivariate method ran."""
+        out: list[tuple[str, bool, str]] = []
+        if self.method is not None and self.performance:
+            degraded = self.degraded()
+            basis = (
+                f"{self.method} over {self.samples} samples; an estimate, assuming no concept drift"
+            )
+            if degraded:
+                side = "lower" if HIGHER_IS_BETTER[self.method] else "upper"
+                parts = [
+                    f"estimated {e.metric} {e.value:.4g} beyond its {side} threshold "
+                    f"{(e.thresholds.lower if side == 'lower' else e.thresholds.upper):.4g}"
+                    for e in degraded
+                ]
+            else:
+                parts = [f"estimated {e.metric} {e.value:.4g}" for e in self.performance]
+                parts[-1] += " within the thresholds"
+            out.append(("estimated_performance", bool(degraded), f"{', '.join(parts)} ({basis})"))
+        scores = self.multivariate_scores()
+        if scores:
+            drifted = [m for m in scores if m.drift]
+            shown = drifted or list(scores)
+            parts = [
+                f"{m.method.replace('_', ' ')} {m.value:.4g} (thresholds "
+                f"{_bound(m.thresholds.lower)} to {_bound(m.thresholds.upper)})"
+                for m in shown
+            ]
+            verdict = "outside" if drifted else "inside"
+            samples = self.multivariate_samples
+            detail = f"{', '.join(parts)}: {verdict} the reference's range over {samples} samples"
+            out.append(("multivariate", bool(drifted), detail))
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         def number(value: float | None) -> float | None:
             return None if value is None or not math.isfinite(value) else value
@@ -167,6 +229,10 @@ class EstimationResult:
             band["lower"] = number(self.multivariate.lower)
             band["upper"] = number(self.multivariate.upper)
         return out
+
+
+def _bound(value: float | None) -> str:
+    return "none" if value is None or not math.isfinite(value) else f"{value:.4g}"
 
 
 def _canonical(values: Sequence[Any] | np.ndarray) -> np.ndarray:
@@ -419,6 +485,10 @@ class ModelEstimation:
         if fitted.cbpe is not None and len(predictions):
             method, samples = "cbpe", len(predictions)
             performance = fitted.cbpe.estimate(predictions, np.asarray(scores, dtype=np.float64))
+            if fitted.cbpe.multiclass:
+                performance = tuple(
+                    replace(e, metric=MULTICLASS_NAMES.get(e.metric, e.metric)) for e in performance
+                )
         elif fitted.dle is not None and len(window):
             method, samples = "dle", len(window)
             performance = fitted.dle.estimate(window)
@@ -440,15 +510,16 @@ class ModelEstimation:
         self._latest = result
         return result
 
-    def after_evaluation(self, window: Callable[[], pd.DataFrame]) -> None:
+    def after_evaluation(self, window: Callable[[], pd.DataFrame]) -> EstimationResult | None:
         """Evaluate over ``window()`` when estimation is fitted (the evaluator's thread, after
-        the drift evaluation); errors are logged, never raised."""
+        the drift evaluation); errors are logged, never raised (None)."""
         if not self.enabled or self._estimators is None:
-            return
+            return None
         try:
-            self.evaluate(window())
+            return self.evaluate(window())
         except Exception:  # an estimation must never kill the evaluator thread
             log.exception("model %s: estimation failed", self.name)
+            return None
 
     def export(self) -> EstimationExport:
         fitted, latest = self._estimators, self._latest

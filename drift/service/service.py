@@ -484,13 +484,15 @@ class DriftService:
             return
         if report is None:
             return
-        self.estimation[model].after_evaluation(monitor.window_frame)
+        estimate = self.estimation[model].after_evaluation(monitor.window_frame)
         if report.insufficient_data:  # no verdict: alerts hold their state
             return
         self.metrics.evaluation_seconds.labels(model).observe(report.evaluation_seconds)
         before = self.alert_trackers(model) if self.aggregator is not None else None
         try:  # alert state machines and queueing only; delivery runs on the sinks' threads
             self.alerts.observe(report, monitor.profile)
+            for kind, bad, detail in () if estimate is None else estimate.conditions():
+                self.alerts.observe_condition(model, kind, bad, detail)
         except Exception:
             log.exception("model %s: alert evaluation failed", model)
         if self.aggregator is not None and self.alert_trackers(model) != before:
