@@ -30,7 +30,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,7 +38,7 @@ import pandas as pd
 
 from drift.config import ModelConfig
 from drift.core.columns import canonical_category
-from drift.core.estimation import CBPEModel, Estimate, fit_cbpe
+from drift.core.estimation import CBPEModel, Estimate, Thresholds, fit_cbpe
 from drift.core.estimation_codec import FittedEstimators
 from drift.core.loss_estimation import DLEModel, fit_dle
 from drift.core.multivariate import (
@@ -379,6 +379,13 @@ class ModelEstimation:
         self._latest: EstimationResult | None = None
         self._predictions: deque[str | None] = deque(maxlen=config.window.size)
         self._scores: deque[float | tuple[float, ...]] = deque(maxlen=config.window.size)
+        self._generation = 0  # changes with the recorded scores and the latest result
+
+    @property
+    def generation(self) -> int:
+        """Changes when scores are recorded, a window is estimated or the state is reset or
+        restored (snapshots skip a model whose generations are unchanged)."""
+        return self._generation
 
     @property
     def estimators(self) -> Estimators | None:
@@ -464,12 +471,73 @@ class ModelEstimation:
                 for prediction, value in rows:
                     self._predictions.append(prediction)
                     self._scores.append(value)
+                self._generation += 1
 
     def reset(self) -> None:
         with self._lock:
             self._predictions.clear()
             self._scores.clear()
             self._latest = None
+            self._generation += 1
+
+    def to_state(self) -> dict[str, Any] | None:
+        """The recorded predictions and scores (CBPE's half of the window) and the latest
+        result, as plain data for a snapshot (drift/service/state.py); None when there is
+        neither. The lock is held only to copy."""
+        with self._lock:
+            predictions = list(self._predictions)
+            scores = list(self._scores)
+            latest = self._latest
+        if not predictions and latest is None:
+            return None
+        width = len(scores[0]) if scores and isinstance(scores[0], tuple) else 0
+        return {
+            "predictions": predictions,
+            "scores": np.asarray(scores, dtype=np.float64).reshape(
+                (len(scores), width) if width else (len(scores),)
+            ),
+            "latest": None if latest is None else _result_state(latest),
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> int:
+        """Take back what ``to_state`` saved (after ``set_reference``: the estimators fitted on
+        the reference the snapshot was made with); how many scores. All or nothing: raises
+        ValueError (or KeyError, TypeError) when the state does not fit this model."""
+        predictions = state["predictions"]
+        scores = np.asarray(state["scores"], dtype=np.float64)
+        if not isinstance(predictions, list) or any(
+            p is not None and not isinstance(p, str) for p in predictions
+        ):
+            raise ValueError("predictions must be a list of strings or nulls")
+        if len(scores) != len(predictions):
+            raise ValueError(f"{len(scores)} scores for {len(predictions)} predictions")
+        if len(predictions) > self.config.window.size:
+            raise ValueError(f"{len(predictions)} scores, more than window.size")
+        cbpe = None if self._estimators is None else self._estimators.cbpe
+        if predictions and cbpe is None:
+            raise ValueError("scores were saved, but this model has no fitted CBPE")
+        if cbpe is not None and len(scores):
+            width = len(cbpe.classes) if cbpe.multiclass else 0
+            if (scores.ndim, scores.shape[1] if scores.ndim == 2 else 0) != (
+                2 if width else 1,
+                width,
+            ):
+                raise ValueError(f"scores of shape {scores.shape} do not fit the model's classes")
+        rows: list[float | tuple[float, ...]] = (
+            [tuple(float(v) for v in row) for row in scores]
+            if scores.ndim == 2
+            else [float(v) for v in scores]
+        )
+        saved = state["latest"]
+        latest = None if saved is None else _result_from_state(saved)
+        with self._lock:
+            self._predictions.clear()
+            self._predictions.extend(predictions)
+            self._scores.clear()
+            self._scores.extend(rows)
+            self._latest = latest
+            self._generation += 1
+        return len(rows)
 
     def evaluate(self, window: pd.DataFrame) -> EstimationResult | None:
         """The estimates over ``window`` (the monitor's window frame) and the recorded scores."""
@@ -507,7 +575,9 @@ class ModelEstimation:
         result = EstimationResult(
             time.time(), samples, method, performance, multivariate, len(window), domain
         )
-        self._latest = result
+        with self._lock:
+            self._latest = result
+            self._generation += 1
         return result
 
     def after_evaluation(self, window: Callable[[], pd.DataFrame]) -> EstimationResult | None:
@@ -534,6 +604,65 @@ class ModelEstimation:
             latest.multivariate_scores(),
             None if fitted is None else fitted.fit_seconds,
         )
+
+
+def _thresholds(saved: Mapping[str, Any]) -> Thresholds:
+    def bound(value: Any) -> float | None:
+        return None if value is None else float(value)
+
+    return Thresholds(bound(saved["lower"]), bound(saved["upper"]))
+
+
+def _result_state(result: EstimationResult) -> dict[str, Any]:
+    """``result`` as JSON-able data (floats exact: JSON keeps their shortest repr)."""
+    return asdict(result)
+
+
+def _result_from_state(saved: Mapping[str, Any]) -> EstimationResult:
+    """What ``_result_state`` gave, rebuilt and type-checked (raises on a damaged part)."""
+    method = saved["method"]
+    if method not in (None, *HIGHER_IS_BETTER):
+        raise ValueError(f"unknown estimation method {method!r}")
+    performance = tuple(
+        Estimate(
+            str(e["metric"]),
+            float(e["value"]),
+            float(e["sampling_error"]),
+            float(e["lower"]),
+            float(e["upper"]),
+            _thresholds(e["thresholds"]),
+            bool(e["alert"]),
+        )
+        for e in saved["performance"]
+    )
+    m = saved["multivariate"]
+    multivariate = (
+        None
+        if m is None
+        else ReconstructionError(
+            float(m["value"]),
+            float(m["sampling_error"]),
+            float(m["lower"]),
+            float(m["upper"]),
+            _thresholds(m["thresholds"]),
+            bool(m["alert"]),
+        )
+    )
+    d = saved["domain"]
+    domain = (
+        None
+        if d is None
+        else DomainClassification(float(d["value"]), _thresholds(d["thresholds"]), bool(d["alert"]))
+    )
+    return EstimationResult(
+        float(saved["evaluated_at"]),
+        int(saved["samples"]),
+        method,
+        performance,
+        multivariate,
+        int(saved["multivariate_samples"]),
+        domain,
+    )
 
 
 def _read_scores(scores: Scores | None, model: CBPEModel) -> float | tuple[float, ...] | None:

@@ -118,6 +118,7 @@ class DriftService:
                 self.alerts,
                 StateMetrics(self.registry, list(self.monitors)),
                 server=settings.server,  # the limits that shape the CloudEvents halves
+                estimation=self.estimation,
             )
         # fleet mode: HTTP ingestion on either role produces to Kafka; the aggregator's
         # consumer feeds the windows (``ingest_consumed``)

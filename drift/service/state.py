@@ -20,6 +20,11 @@ A snapshot has two parts, each with the config that shapes it:
   limit and the reference data (a content hash of the profile). Restored when the model's first
   reference is installed, in the same step (``/drift`` answers the saved verdict at once);
   until then the saved part is carried over unchanged into new snapshots.
+  With an ``estimation`` section, the drift part also holds the model's estimation state
+  (``estimation``: the predictions and scores CBPE keeps beside the window, and the latest
+  estimate), shaped in addition by the ``estimation`` settings: a changed section discards it
+  alone (the window is still restored), and the first window after the restart is estimated
+  over the whole saved window.
 - ``labels``: the label join (pending predictions and labels with their TTL clocks as Unix
   time, joined pairs), the latest performance metrics and the performance alert tracker;
   shaped by the prediction column and the performance task. Restored at start-up, before the
@@ -70,6 +75,7 @@ from exporters.prometheus.collector import CLOUDEVENTS_PART, StateMetrics
 
 if TYPE_CHECKING:
     from drift.ingest.pairing import Restored
+    from drift.service.estimation import ModelEstimation
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +239,15 @@ def drift_shape(config: ModelConfig, fingerprint: str) -> dict[str, Any]:
     }
 
 
+def estimation_shape(config: ModelConfig) -> dict[str, Any]:
+    """The config the saved estimation state depends on beyond the drift part's shape (the
+    columns, the window and the reference data, which the estimators are fitted on)."""
+    return {
+        "estimation": config.estimation.model_dump(mode="json"),
+        "performance.positive_label": config.performance.positive_label,
+    }
+
+
 def labels_shape(config: ModelConfig) -> dict[str, Any]:
     """The config the label join and the performance metrics depend on."""
     return {
@@ -303,8 +318,10 @@ class StateKeeper:
         alerts: AlertDelivery,
         metrics: StateMetrics,
         server: ServerConfig | None = None,
+        estimation: Mapping[str, ModelEstimation] | None = None,
     ) -> None:
         self.dir = config.dir
+        self.estimation = estimation or {}
         self.server = server
         self.period = config.snapshot_seconds
         self.models = models
@@ -601,6 +618,7 @@ class StateKeeper:
                 state = part["state"]
                 restored = self.monitors[name].restored(state, profile, wall_offset())
                 self.alerts.restore_model(name, state["alerts"], state["clock"])
+                self._restore_estimation(name, state.get("estimation"))
                 firing = [k for k, t in state["alerts"].items() if t.get("firing")]
                 written = datetime.fromtimestamp(self._saved_at.get(name, 0.0), UTC)
                 log.info(
@@ -618,6 +636,31 @@ class StateKeeper:
             outcome, restored = "corrupt", None
         self._count(name, outcome)
         return restored
+
+    def _restore_estimation(self, name: str, part: Any) -> None:
+        """The model's saved estimation state, when its shape is today's (else logged and
+        left out: estimates start again from the next window)."""
+        estimation = self.estimation.get(name)
+        if part is None or estimation is None or not estimation.enabled:
+            return
+        try:
+            changed = changes(part["shape"], estimation_shape(self.models[name]))
+            if changed:
+                log.warning(
+                    "model %s: saved estimation state discarded: %s", name, "; ".join(changed)
+                )
+                return
+            scores = estimation.restore(part["state"])
+        except Exception as exc:  # a damaged part: estimation starts without it
+            log.warning("model %s: saved estimation state not usable: %r", name, exc)
+            return
+        latest = estimation.latest
+        log.info(
+            "model %s: restored the estimation state (%d scores%s)",
+            name,
+            scores,
+            "" if latest is None else ", the latest estimate",
+        )
 
     def _hash(self, name: str, profile: ReferenceProfile) -> str:
         """The content hash of the model's profile (computed once per installed profile)."""
@@ -668,7 +711,14 @@ class StateKeeper:
         with self._lock:
             started = time.perf_counter()
             alerts = self.alerts.model_state(name)
-            token = (monitor.generation, perf.generation, alerts, name in self._pending)
+            estimation = self.estimation.get(name)
+            token = (
+                monitor.generation,
+                perf.generation,
+                None if estimation is None else estimation.generation,
+                alerts,
+                name in self._pending,
+            )
             if self._tokens.get(name) == token:
                 return False
             offset = wall_offset()
@@ -712,6 +762,10 @@ class StateKeeper:
         state = monitor.to_state(offset)
         if state is None or profile is None:
             return None
+        estimation = self.estimation.get(name)
+        saved = None if estimation is None or not estimation.enabled else estimation.to_state()
+        if saved is not None:
+            state["estimation"] = {"shape": estimation_shape(self.models[name]), "state": saved}
         return {
             "shape": drift_shape(self.models[name], self._hash(name, profile)),
             "reference": None if info is None else {"source": info.source, "version": info.version},
