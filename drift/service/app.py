@@ -399,10 +399,12 @@ def create_app(service: DriftService, manage_lifecycle: bool = True) -> FastAPI:
             return _error(
                 404, "estimation_off", model=model, detail="this model has no estimation section"
             )
-        latest = estimation.latest
+        latest, failure = estimation.latest, svc.estimation_failure(monitor.name)
         if latest is None:
+            if failure is not None:
+                return _error(503, "estimation_failed", model=model, detail=failure)
             return _no_result(model, monitor)
-        return JSONResponse(latest.to_dict())
+        return JSONResponse({**latest.to_dict(), "failure": failure})
 
     @app.get("/v1/models/{model}/report", response_class=HTMLResponse)
     async def get_report(model: str, svc: ServiceDep, pages: ReportPagesDep) -> Response:

@@ -373,7 +373,11 @@ class ModelEstimation:
         self.name = name
         self.config = config
         self.enabled = config.estimation.enabled
+        #: why the estimators of the installed reference cannot be fitted, or why the latest
+        #: window's estimation failed (None: ready); shown by /estimation
         self.error: str | None = None
+        #: failures by stage (fit, evaluate), exported as drift_estimation_errors_total
+        self.errors = {"fit": 0, "evaluate": 0}
         self._lock = threading.Lock()
         self._estimators: Estimators | None = None
         self._latest: EstimationResult | None = None
@@ -417,6 +421,7 @@ class ModelEstimation:
                 log.exception("model %s: cannot fit the estimators", self.name)
                 with self._lock:
                     self.error = f"cannot fit the estimators: {type(exc).__name__}: {exc}"
+                    self.errors["fit"] += 1
                 return
             log.info(
                 "model %s: estimators fitted in %.2fs (not in the cache)",
@@ -586,23 +591,37 @@ class ModelEstimation:
         if not self.enabled or self._estimators is None:
             return None
         try:
-            return self.evaluate(window())
-        except Exception:  # an estimation must never kill the evaluator thread
+            result = self.evaluate(window())
+        except Exception as exc:  # an estimation must never kill the evaluator thread
             log.exception("model %s: estimation failed", self.name)
+            with self._lock:
+                self.error = f"estimation failed: {type(exc).__name__}: {exc}"
+                self.errors["evaluate"] += 1
             return None
+        if self.error is not None and self.error.startswith("estimation failed"):
+            with self._lock:
+                self.error = None  # the fit's error stays until a fit succeeds
+        return result
+
+    @property
+    def ready(self) -> bool:
+        """Estimators fitted on the installed reference, and the latest estimation worked."""
+        return self._estimators is not None and self.error is None
 
     def export(self) -> EstimationExport:
         fitted, latest = self._estimators, self._latest
+        fit_seconds = None if fitted is None else fitted.fit_seconds
+        ready, errors = self.ready, dict(self.errors)
         if latest is None:
-            return EstimationExport(
-                self.name, fit_seconds=None if fitted is None else fitted.fit_seconds
-            )
+            return EstimationExport(self.name, fit_seconds=fit_seconds, ready=ready, errors=errors)
         return EstimationExport(
             self.name,
             latest.performance,
             latest.method,
             latest.multivariate_scores(),
-            None if fitted is None else fitted.fit_seconds,
+            fit_seconds,
+            ready,
+            errors,
         )
 
 

@@ -456,6 +456,12 @@ ESTIMATION = _object(
             ],
             "description": "multivariate drift per method: pca_reconstruction, domain_classifier",
         },
+        "failure": {
+            "type": ["string", "null"],
+            "description": "why the estimation is not ready now (a fit on a newer reference or "
+            "the latest window's estimation failed): these are the last estimates that worked; "
+            "null when ready",
+        },
     },
 )
 MODEL_LIST = _object(
@@ -793,6 +799,10 @@ def operations(settings: Settings) -> dict[tuple[str, str], Operation]:
                 404: _error(
                     "no such model (unknown_model), estimation not configured "
                     "(estimation_off), or no estimate yet (no_result)"
+                ),
+                503: _error(
+                    "no estimate, and the estimators cannot be fitted or the estimation "
+                    "fails (estimation_failed; detail: the reason)"
                 ),
             },
         ),

@@ -303,7 +303,8 @@ class DriftService:
             return True  # the installed version is still current
         previous = monitor.reference_info
         # fitted before the install: the first window after it has its estimates (never raises)
-        self.estimation[name].set_reference(loaded, loader)
+        if self.shipper is None:  # a shipper never estimates: its aggregator does
+            self.estimation[name].set_reference(loaded, loader)
         if self.state is not None and previous is None:  # the first: with the saved window
             self.state.install(name, loaded.profile, loaded.info)
         else:
@@ -501,12 +502,20 @@ class DriftService:
         if self.reporter is not None:
             self.reporter.submit(report)  # queued; sent to ClearML by the reporter's thread
 
+    def estimation_failure(self, model: str) -> str | None:
+        """Why ``model``'s estimation is not ready (None: it is), as /estimation shows it
+        (redacted like reference errors; the log keeps the full text)."""
+        error = self.estimation[model].error
+        return None if error is None else public_error(error, self._references.get(model))
+
     def estimation_exports(self) -> Iterator[EstimationExport]:
         for name, estimation in self.estimation.items():
             if not estimation.enabled:
                 continue
             if self.aggregator is not None and not self.aggregator.reports(name):
                 continue  # as in ``views``: another aggregator owns it
+            if self.shipper is not None:
+                continue  # its aggregator estimates
             yield estimation.export()
 
     def views(self) -> Iterator[ModelView]:

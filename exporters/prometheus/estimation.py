@@ -10,10 +10,10 @@ is lower or upper.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from drift.core.estimation import Estimate, Thresholds
@@ -39,6 +39,8 @@ class EstimationExport:
     method: str | None = None  # cbpe | dle
     multivariate: tuple[MultivariateScore, ...] = ()
     fit_seconds: float | None = None
+    ready: bool = False  # fitted on the installed reference, the latest estimation worked
+    errors: Mapping[str, int] = field(default_factory=dict)  # failures by stage: fit, evaluate
 
 
 class EstimationCollector(Collector):
@@ -98,8 +100,23 @@ class EstimationCollector(Collector):
             "read from the reference cache)",
             labels=["model"],
         )
+        ready = GaugeMetricFamily(
+            "drift_estimation_ready",
+            "1 when the estimators are fitted on the installed reference and the latest "
+            "window's estimation worked; 0 otherwise (the reason: GET "
+            "/v1/models/{model}/estimation)",
+            labels=["model"],
+        )
+        errors = CounterMetricFamily(
+            "drift_estimation_errors",
+            "Estimation failures by stage: fit (on a reference) or evaluate (a window)",
+            labels=["model", "stage"],
+        )
         for export in self._exports():
             model = export.model
+            ready.add_metric([model], 1.0 if export.ready else 0.0)
+            for stage, count in export.errors.items():
+                errors.add_metric([model, stage], count)
             if export.fit_seconds is not None:
                 fit.add_metric([model], export.fit_seconds)
             method = export.method or ""
@@ -120,4 +137,5 @@ class EstimationCollector(Collector):
                     if limit is not None and math.isfinite(limit):
                         score_threshold.add_metric([*key, bound], limit)
                 verdict.add_metric(key, 1.0 if m.drift else 0.0)
-        yield from (estimated, lower, upper, threshold, alert, score, score_threshold, verdict, fit)
+        yield from (estimated, lower, upper, threshold, alert, score, score_threshold, verdict)
+        yield from (fit, ready, errors)

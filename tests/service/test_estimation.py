@@ -282,8 +282,65 @@ def test_a_fit_that_fails_keeps_its_reason_and_drift_monitoring_goes_on(tmp_path
         assert (
             value(service, "drift_model_performance_estimated", metric="f1", method="cbpe") is None
         )
+        # shown: not ready, the failure counted by stage, the reason on /estimation
+        assert value(service, "drift_estimation_ready") == 0
+        assert value(service, "drift_estimation_errors_total", stage="fit") == 1
+        assert value(service, "drift_estimation_errors_total", stage="evaluate") == 0
+        from fastapi.testclient import TestClient
+
+        from drift.service.app import create_app
+
+        with TestClient(create_app(service, manage_lifecycle=False)) as client:
+            answer = client.get("/v1/models/m/estimation")
+        assert answer.status_code == 503
+        assert answer.json()["error"] == "estimation_failed"
+        assert "never takes" in answer.json()["detail"]
     finally:
         service.stop()
+
+
+def test_a_failing_window_estimation_is_shown_next_to_the_last_good_estimate(
+    classifier: tuple[DriftService, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window whose estimation raises (injected: the reconstruction's scoring fails once)
+    leaves the last estimate in place, sets ready to 0 with the reason on /estimation and
+    counts it; the next window that works clears it."""
+    from fastapi.testclient import TestClient
+
+    from drift.service.app import create_app
+
+    service, _reference = classifier
+    estimation = service.estimation["m"]
+    service.ingest("m", samples(classifier_frame(WINDOW, 2)))
+    wait_until(lambda: estimation.latest is not None, what="an estimation")
+    good = estimation.latest
+    assert value(service, "drift_estimation_ready") == 1
+    fitted = estimation.estimators
+    assert fitted is not None
+    assert fitted.reconstruction is not None
+    reconstruction = type(fitted.reconstruction)
+
+    def broken(self: object, window: pd.DataFrame) -> None:
+        raise FloatingPointError("injected")
+
+    monkeypatch.setattr(reconstruction, "score", broken)
+    service.ingest("m", samples(classifier_frame(WINDOW, 3)))
+    wait_until(lambda: estimation.errors["evaluate"] == 1, what="the failed estimation")
+    assert estimation.latest is good
+    assert value(service, "drift_estimation_ready") == 0
+    assert value(service, "drift_estimation_errors_total", stage="evaluate") == 1
+    with TestClient(create_app(service, manage_lifecycle=False)) as client:
+        body = client.get("/v1/models/m/estimation").json()
+    assert body["failure"] == "estimation failed: FloatingPointError: injected"
+    assert body["evaluated_at"] == good.evaluated_at
+
+    monkeypatch.undo()
+    service.ingest("m", samples(classifier_frame(WINDOW, 4)))
+    wait_until(lambda: estimation.latest is not good, what="the next estimation")
+    assert estimation.error is None
+    assert value(service, "drift_estimation_ready") == 1
+    with TestClient(create_app(service, manage_lifecycle=False)) as client:
+        assert client.get("/v1/models/m/estimation").json()["failure"] is None
 
 
 def test_cbpe_without_scores_is_refused_naming_the_field(tmp_path: Path) -> None:
