@@ -394,3 +394,27 @@ def test_the_estimation_route_says_when_a_model_has_none(tmp_path: Path) -> None
             assert client.get("/v1/models/nope/estimation").status_code == 404
     finally:
         service.stop()
+
+
+def test_the_estimation_counts_against_the_evaluators_cpu_share(
+    classifier: tuple[DriftService, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The estimation runs inside the model's evaluation on the evaluator thread, so
+    ``server.evaluation_cpu_share`` bounds it with the drift evaluation (injected: an estimation
+    that takes 0.3 s is in the evaluator's busy time)."""
+    import time
+
+    from drift.service.estimation import ModelEstimation
+
+    service, _reference = classifier
+    original = ModelEstimation.evaluate
+
+    def slow(self: ModelEstimation, window: pd.DataFrame) -> Any:
+        time.sleep(0.3)
+        return original(self, window)
+
+    monkeypatch.setattr(ModelEstimation, "evaluate", slow)
+    busy = service.evaluator.busy_seconds
+    service.ingest("m", samples(classifier_frame(WINDOW, 2)))
+    wait_until(lambda: service.estimation["m"].latest is not None, what="an estimation")
+    wait_until(lambda: service.evaluator.busy_seconds - busy >= 0.3, what="the busy time")
