@@ -17,34 +17,17 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
 
 from exporters.prometheus import rules as pr
 from tests.integration.conftest import binary, run_prometheus, serving
+from tests.service.test_estimation_prometheus import WINDOW, frame, scrape_config, sidecar_config
 
 pytestmark = pytest.mark.integration
 
 RULE_FILE = Path(__file__).resolve().parents[2] / "alert_rules" / pr.RULE_FILE_NAME
-WINDOW = 500
 ESTIMATED = "DriftModelPerformanceEstimatedDegraded"
 MULTIVARIATE = "DriftMultivariateDetected"
-
-
-def frame(rows: int, rng: np.random.Generator, a: float, rho: float) -> pd.DataFrame:
-    """Scores ~ Beta(a, a) that are true probabilities; ``income`` correlated ``rho`` with age."""
-    age = rng.normal(40, 10, rows)
-    income = rho * (age - 40) / 10 + np.sqrt(1 - rho**2) * rng.normal(size=rows)
-    proba = rng.beta(a, a, rows)
-    return pd.DataFrame(
-        {
-            "age": age,
-            "income": income,
-            "pred": (proba >= 0.5).astype(int),
-            "proba": proba,
-            "truth": (rng.random(rows) < proba).astype(int),
-        }
-    )
 
 
 def pending(prom: httpx.Client, names: set[str], timeout: float = 30.0) -> list[dict[str, Any]]:
@@ -88,30 +71,13 @@ def test_estimation_alerts_select_the_sidecars_series_and_show_its_thresholds(
     executable = binary("prometheus")
     rng = np.random.default_rng(3)
     frame(8000, rng, 0.6, 0.9).to_csv(tmp_path / "ref.csv", index=False)
-    config = tmp_path / "sidecar.yaml"
-    config.write_text(
-        "models:\n"
-        "  loans:\n"
-        "    reference: {path: ref.csv}\n"
-        "    columns: {numerical: [age, income], prediction: pred, prediction_type: categorical,"
-        ' target: truth, scores: {"1": proba}}\n'
-        f"    window: {{size: {WINDOW}, step: {WINDOW}}}\n"
-        "    estimation: {cbpe: true, reconstruction: true}\n",
-        encoding="utf-8",
-    )
+    config = sidecar_config(tmp_path, "loans")
     window = frame(WINDOW, rng, 6.0, -0.9)
     with serving(config, tmp_path) as sidecar:
         home = tmp_path / "prometheus"
         home.mkdir()
-        prometheus_yml = (
-            "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
-            f"rule_files: ['{RULE_FILE}']\n"
-            "scrape_configs:\n"
-            "  - job_name: drift-sidecar\n"
-            f"    static_configs: [{{targets: ['{sidecar.url.removeprefix('http://')}']}}]\n"
-        )
         with (
-            run_prometheus(executable, home, prometheus_yml) as prometheus,
+            run_prometheus(executable, home, scrape_config(sidecar.url, RULE_FILE)) as prometheus,
             httpx.Client(base_url=sidecar.url, timeout=10) as api,
             httpx.Client(base_url=prometheus.url, timeout=10) as prom,
         ):

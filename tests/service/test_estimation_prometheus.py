@@ -25,6 +25,7 @@ WINDOW = 500
 
 
 def frame(rows: int, rng: np.random.Generator, a: float, rho: float) -> pd.DataFrame:
+    """Scores ~ Beta(a, a) that are true probabilities; ``income`` correlated ``rho`` with age."""
     age = rng.normal(40, 10, rows)
     income = rho * (age - 40) / 10 + np.sqrt(1 - rho**2) * rng.normal(size=rows)
     proba = rng.beta(a, a, rows)
@@ -36,6 +37,35 @@ def frame(rows: int, rng: np.random.Generator, a: float, rho: float) -> pd.DataF
             "proba": proba,
             "truth": (rng.random(rows) < proba).astype(int),
         }
+    )
+
+
+def sidecar_config(tmp_path: Path, model: str, extra: str = "") -> Path:
+    """A config of one classifier ``model`` with CBPE and the reconstruction over ``ref.csv``
+    (``extra``: more YAML lines of the model)."""
+    config = tmp_path / "sidecar.yaml"
+    config.write_text(
+        "models:\n"
+        f"  {model}:\n"
+        "    reference: {path: ref.csv}\n"
+        "    columns: {numerical: [age, income], prediction: pred, prediction_type: categorical,"
+        ' target: truth, scores: {"1": proba}}\n'
+        f"    window: {{size: {WINDOW}, step: {WINDOW}}}\n"
+        "    estimation: {cbpe: true, reconstruction: true}\n" + extra,
+        encoding="utf-8",
+    )
+    return config
+
+
+def scrape_config(url: str, rule_file: Path | None = None) -> str:
+    """A Prometheus config scraping the sidecar at ``url`` every second (with ``rule_file``)."""
+    rules = "" if rule_file is None else f"rule_files: ['{rule_file}']\n"
+    return (
+        "global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}\n"
+        + rules
+        + "scrape_configs:\n"
+        "  - job_name: drift-sidecar\n"
+        f"    static_configs: [{{targets: ['{url.removeprefix('http://')}']}}]\n"
     )
 
 
@@ -59,30 +89,15 @@ def test_estimates_and_multivariate_drift_reach_prometheus_and_labels_confirm_th
     executable = binary("prometheus")
     rng = np.random.default_rng(3)
     frame(8000, rng, 0.6, 0.9).to_csv(tmp_path / "ref.csv", index=False)
-    config = tmp_path / "sidecar.yaml"
-    config.write_text(
-        "models:\n"
-        "  m:\n"
-        "    reference: {path: ref.csv}\n"
-        "    columns: {numerical: [age, income], prediction: pred, prediction_type: categorical,"
-        ' target: truth, scores: {"1": proba}}\n'
-        f"    window: {{size: {WINDOW}, step: {WINDOW}}}\n"
-        f"    performance: {{window: {WINDOW}, min_samples: 100}}\n"
-        "    estimation: {cbpe: true, reconstruction: true}\n",
-        encoding="utf-8",
+    config = sidecar_config(
+        tmp_path, "m", f"    performance: {{window: {WINDOW}, min_samples: 100}}\n"
     )
     window = frame(WINDOW, rng, 6.0, -0.9)  # borderline scores; the correlation flipped
     with serving(config, tmp_path) as sidecar:
         home = tmp_path / "prometheus"
         home.mkdir()
-        scrape = (
-            "global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
-            "scrape_configs:\n"
-            "  - job_name: drift-sidecar\n"
-            f"    static_configs: [{{targets: ['{sidecar.url.removeprefix('http://')}']}}]\n"
-        )
         with (
-            run_prometheus(executable, home, scrape) as prometheus,
+            run_prometheus(executable, home, scrape_config(sidecar.url)) as prometheus,
             httpx.Client(base_url=sidecar.url, timeout=10) as api,
             httpx.Client(base_url=prometheus.url, timeout=10) as prom,
         ):

@@ -72,14 +72,22 @@ def feed(service: DriftService, frame: pd.DataFrame) -> None:
         wait_until(lambda: estimation.latest is not before, what="the step's estimate")  # noqa: B023
 
 
+def snapshotted(
+    started: list[DriftService], settings: Settings, frame: pd.DataFrame
+) -> DriftService:
+    """A service fed ``frame`` whose snapshot is written (then 'killed': never stopped)."""
+    service = start(started, settings)
+    feed(service, frame)
+    assert service.state is not None
+    assert service.state.snapshot("m")
+    return service
+
+
 def test_a_restart_restores_the_scores_and_the_latest_estimate(
     tmp_path: Path, started: list[DriftService]
 ) -> None:
     settings = make_settings(tmp_path)
-    old = start(started, settings)
-    feed(old, classifier_frame(300, 2))
-    assert old.state is not None
-    assert old.state.snapshot("m")
+    old = snapshotted(started, settings, classifier_frame(300, 2))
     saved = old.estimation["m"].to_state()
     assert saved is not None
     assert len(saved["predictions"]) == 300
@@ -132,10 +140,7 @@ def test_a_firing_estimate_alert_is_not_sent_again_after_a_restart(
 def test_a_changed_estimation_section_discards_only_the_estimation_state(
     tmp_path: Path, started: list[DriftService], caplog: pytest.LogCaptureFixture
 ) -> None:
-    old = start(started, make_settings(tmp_path))
-    feed(old, classifier_frame(200, 7))
-    assert old.state is not None
-    assert old.state.snapshot("m")
+    snapshotted(started, make_settings(tmp_path), classifier_frame(200, 7))
     with caplog.at_level(logging.WARNING, logger="drift.service.state"):
         new = start(started, make_settings(tmp_path, threshold_std=2.0))
     assert "saved estimation state discarded: estimation changed" in caplog.text
@@ -161,10 +166,8 @@ def test_a_damaged_estimation_part_is_logged_and_the_window_restored(
     expected: str,
 ) -> None:
     settings = make_settings(tmp_path)
-    old = start(started, settings)
-    feed(old, classifier_frame(200, 8))
+    old = snapshotted(started, settings, classifier_frame(200, 8))
     assert old.state is not None
-    assert old.state.snapshot("m")
     path = old.state.path("m")
     document = read_snapshot(path)
     damage(document["drift"]["state"]["estimation"]["state"])
