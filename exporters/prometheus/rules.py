@@ -17,16 +17,17 @@ the job a PodMonitor named ``drift-sidecar`` gets from the Prometheus Operator,
 ``drift_alerts_total`` has series only for the alert channels a sidecar is configured with;
 ``drift_model_performance_degraded`` only for models with a ``performance.alert``;
 ``drift_model_performance_estimated*`` and ``drift_multivariate_*`` only for models with an
-``estimation`` section, once a window was estimated;
+``estimation`` section, once a window was estimated; ``drift_estimation_ready`` for every model
+with an ``estimation`` section that the sidecar judges, from start (0 until the reference is
+loaded);
 ``drift_labels_total`` and ``drift_cloudevents_*`` only once labels or CloudEvents arrive. The
 rules that compare two outcomes of a counter use ``unless``/``or`` so that an outcome without a
 series (never happened) counts as zero instead of hiding the alert.
 
-No rule says that estimation is not running where it is configured: a fit that fails on the
-first reference (LightGBM missing, scores naming classes the reference lacks) leaves the model
-without any estimation series, which Prometheus cannot tell from a model without an
-``estimation`` section, and a later failure leaves the previous estimate in place
-(docs/alert-rules.md).
+``DriftEstimationFailing`` says that estimation is not running where it is configured
+(``drift_estimation_ready == 0``): without it, a failed fit on the first reference would leave
+the model without any estimate series, which the two estimation alerts cannot tell from a model
+whose estimates are fine.
 """
 
 from __future__ import annotations
@@ -155,6 +156,17 @@ ESTIMATED_LOWER_IS_BETTER = "dle"
 ``drift_model_performance_estimated_alert`` is two-sided (NannyML's thresholds); an estimate
 past the other threshold (better than the reference) is no degradation and fires nothing.
 """
+
+ESTIMATION_FAILING_FOR = timedelta(minutes=15)
+"""DriftEstimationFailing fires after ``drift_estimation_ready`` has been 0 (with the reference
+loaded) this long. The estimators are fitted once per reference load, before the reference is
+installed (so ``drift_reference_loaded`` turns 1 with them ready, and a start-up or a slow fit
+never shows 0 with the reference loaded); a failed fit holds the gauge at 0 until the next
+reference version loads, so waiting longer only delays that alert. An estimation runs with
+every evaluation (each ``window.step`` samples) and a success sets the gauge back to 1, so a
+single failing window is cleared by the next good one: 15 minutes, as for
+DriftEvaluationErrors, spans several evaluations at ordinary traffic and fires only when they
+keep failing."""
 
 UNPAIRED_SHARE = 0.1
 """DriftCloudEventsUnpaired fires above this share of expired (or evicted) halves over those
@@ -423,6 +435,25 @@ sum without (reason) (rate(drift_samples_rejected_total[5m]))
                 f"Drift evaluations of model {MODEL} fail",
                 f"Drift evaluations of model {MODEL} ({INSTANCE}) have kept failing for "
                 "15 minutes; its drift metrics are not updated.",
+            ),
+            rule(
+                "DriftEstimationFailing",
+                """
+drift_estimation_ready == 0
+and on (job, instance, model) drift_reference_loaded == 1
+""",
+                ESTIMATION_FAILING_FOR,
+                Severity.WARNING,
+                f"Estimation of model {MODEL} is failing",
+                f"The sidecar {INSTANCE} has loaded the reference of model {MODEL}, but its "
+                f"estimation has not worked for {_minutes(ESTIMATION_FAILING_FOR)}: the fit of "
+                "the estimators on that reference failed, or the estimation of the latest "
+                "window did. Estimated performance and multivariate drift of the model are not "
+                "being computed, so DriftModelPerformanceEstimatedDegraded and "
+                "DriftMultivariateDetected cannot fire (after a failed refit, at most from the "
+                f"previous reference's estimators). The reason: GET /v1/models/{MODEL}/estimation"
+                ', the sidecar\'s log ("cannot fit the estimators" or "estimation failed") and '
+                "drift_estimation_errors_total by stage (fit, evaluate).",
             ),
             rule(
                 "DriftAlertDeliveryFailing",

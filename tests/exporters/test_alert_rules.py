@@ -234,6 +234,7 @@ def test_required_alerts_exist() -> None:
         "DriftModelPerformanceDegraded",
         "DriftModelPerformanceEstimatedDegraded",
         "DriftMultivariateDetected",
+        "DriftEstimationFailing",
         "DriftLabelsNotJoining",
         "DriftCloudEventsUnpaired",
         "DriftWindowInsufficientData",
@@ -266,6 +267,15 @@ def test_performance_alert_uses_the_sidecars_own_condition() -> None:
     (rule,) = [r for r in RULES if r.name == "DriftModelPerformanceDegraded"]
     assert rule.expr == "drift_model_performance_degraded == 1"
     assert rule.for_ == pr.PERFORMANCE_DEGRADED_FOR
+
+
+def test_estimation_alert_leaves_an_unloaded_reference_to_its_own_alert() -> None:
+    """``drift_estimation_ready`` is 0 before the reference loads too; that is
+    DriftReferenceNotLoaded's, so the rule needs the same model's reference loaded."""
+    (rule,) = [r for r in RULES if r.name == "DriftEstimationFailing"]
+    assert rule.expr.startswith("drift_estimation_ready == 0")
+    assert "and on (job, instance, model) drift_reference_loaded == 1" in rule.expr
+    assert rule.for_ == pr.ESTIMATION_FAILING_FOR
 
 
 def test_labels_matched_window_covers_the_label_ttl() -> None:
