@@ -43,14 +43,15 @@ DLE_METRICS: tuple[str, ...] = ("mae", "mse", "rmse")
 #: LightGBM options that do not change the fitted model: one thread (the evaluator's CPU share;
 #: LightGBM's default of all cores is many times slower on a busy 2-core pod), no console output
 QUIET_ONE_THREAD: Mapping[str, Any] = {"n_jobs": 1, "verbose": -1}
-INSTALL_HINT = "direct loss estimation needs LightGBM: pip install 'drift-sidecar[estimation]'"
+INSTALL_HINT = "{} needs LightGBM: pip install 'drift-sidecar[estimation]'"
 
 
-def _lightgbm() -> Any:
+def _lightgbm(purpose: str = "direct loss estimation") -> Any:
+    """The lightgbm module; ImportError naming ``purpose`` and the extra when it is missing."""
     try:
         import lightgbm
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(INSTALL_HINT) from exc
+        raise ImportError(INSTALL_HINT.format(purpose)) from exc
     return lightgbm
 
 

@@ -238,6 +238,10 @@ DOMAIN_CLASSIFIER_PARAMS: Mapping[str, Any] = {
 DOMAIN_CLASSIFIER_THRESHOLDS = Thresholds(0.45, 0.65)
 
 
+#: what an ImportError says LightGBM is needed for (drift.core.loss_estimation._lightgbm)
+DOMAIN_CLASSIFIER_NEEDS = "the domain classifier"
+
+
 @dataclass(frozen=True, slots=True)
 class DomainClassification:
     """How well a classifier tells the window from the reference: cross-validated ROC AUC
@@ -294,7 +298,7 @@ def domain_classifier_auroc(
     from drift.core.estimation import roc_auc
     from drift.core.loss_estimation import _lightgbm
 
-    lightgbm = _lightgbm()
+    lightgbm = _lightgbm(DOMAIN_CLASSIFIER_NEEDS)
     cats, nums = sorted(categorical), sorted(numerical)
     both = pd.concat([reference[[*cats, *nums]], window[[*cats, *nums]]], ignore_index=True)
     x = pd.DataFrame({name: _ordinal(both[name].astype(object)) for name in cats})

@@ -40,8 +40,9 @@ from drift.config import ModelConfig
 from drift.core.columns import canonical_category
 from drift.core.estimation import CBPEModel, Estimate, Thresholds, fit_cbpe
 from drift.core.estimation_codec import FittedEstimators
-from drift.core.loss_estimation import DLEModel, fit_dle
+from drift.core.loss_estimation import DLEModel, _lightgbm, fit_dle
 from drift.core.multivariate import (
+    DOMAIN_CLASSIFIER_NEEDS,
     DomainClassification,
     ReconstructionError,
     ReconstructionModel,
@@ -349,6 +350,7 @@ def fit_estimators(
         )
     domain_reference = None
     if settings.domain_classifier:
+        _lightgbm(DOMAIN_CLASSIFIER_NEEDS)  # missing: the fit fails, not every window
         rows = settings.domain_classifier_rows
         domain_reference = (
             features.sample(n=rows, random_state=0) if len(features) > rows else features
@@ -373,9 +375,10 @@ class ModelEstimation:
         self.name = name
         self.config = config
         self.enabled = config.estimation.enabled
-        #: why the estimators of the installed reference cannot be fitted, or why the latest
-        #: window's estimation failed (None: ready); shown by /estimation
-        self.error: str | None = None
+        #: why the estimators of the installed reference cannot be fitted (None: fitted)
+        self.fit_error: str | None = None
+        #: why the latest window's estimation failed (None: it worked)
+        self.evaluate_error: str | None = None
         #: failures by stage (fit, evaluate), exported as drift_estimation_errors_total
         self.errors = {"fit": 0, "evaluate": 0}
         self._lock = threading.Lock()
@@ -390,6 +393,13 @@ class ModelEstimation:
         """Changes when scores are recorded, a window is estimated or the state is reset or
         restored (snapshots skip a model whose generations are unchanged)."""
         return self._generation
+
+    @property
+    def error(self) -> str | None:
+        """Why the estimation is not ready (None: it is), as /estimation shows it: a failed fit
+        on the installed reference first (old estimators may still run), else the latest
+        window's failure."""
+        return self.fit_error or self.evaluate_error
 
     @property
     def estimators(self) -> Estimators | None:
@@ -420,7 +430,7 @@ class ModelEstimation:
             except Exception as exc:  # estimation is an addition: drift monitoring goes on
                 log.exception("model %s: cannot fit the estimators", self.name)
                 with self._lock:
-                    self.error = f"cannot fit the estimators: {type(exc).__name__}: {exc}"
+                    self.fit_error = f"cannot fit the estimators: {type(exc).__name__}: {exc}"
                     self.errors["fit"] += 1
                 return
             log.info(
@@ -432,7 +442,7 @@ class ModelEstimation:
         with self._lock:
             self._estimators = ready
             self._latest = None
-            self.error = None
+            self.fit_error = self.evaluate_error = None
 
     def _fit(self, loaded: LoadedReference, loader: ReferenceLoader) -> tuple[str, Estimators]:
         """(the version the rows were read as, the estimators fitted on them)."""
@@ -595,12 +605,10 @@ class ModelEstimation:
         except Exception as exc:  # an estimation must never kill the evaluator thread
             log.exception("model %s: estimation failed", self.name)
             with self._lock:
-                self.error = f"estimation failed: {type(exc).__name__}: {exc}"
+                self.evaluate_error = f"estimation failed: {type(exc).__name__}: {exc}"
                 self.errors["evaluate"] += 1
             return None
-        if self.error is not None and self.error.startswith("estimation failed"):
-            with self._lock:
-                self.error = None  # the fit's error stays until a fit succeeds
+        self.evaluate_error = None  # a failed fit stays shown until a fit works
         return result
 
     @property

@@ -418,3 +418,35 @@ def test_the_estimation_counts_against_the_evaluators_cpu_share(
     service.ingest("m", samples(classifier_frame(WINDOW, 2)))
     wait_until(lambda: service.estimation["m"].latest is not None, what="an estimation")
     wait_until(lambda: service.evaluator.busy_seconds - busy >= 0.3, what="the busy time")
+
+
+def test_a_failed_refit_stays_shown_whatever_the_windows_do(
+    classifier: tuple[DriftService, pd.DataFrame], tmp_path: Path
+) -> None:
+    """A newer reference the estimators cannot be fitted on (its target never takes the scored
+    class): the previous estimators go on estimating, but the estimation is not ready until a
+    fit works, even after windows that work; a window's own failure does not hide it."""
+    import os
+
+    service, reference = classifier
+    estimation = service.estimation["m"]
+    path = tmp_path / "ref.csv"
+    reference.assign(truth=0).to_csv(path, index=False)
+    os.utime(path, (1e9, 2e9))  # a newer version of the file
+    assert service.load_references(["m"]) == {"m"}
+    assert service.monitors["m"].reference_info is not None
+    assert estimation.fit_error is not None
+    assert "never takes" in estimation.fit_error
+    assert estimation.estimators is not None  # the previous reference's
+    service.ingest("m", samples(classifier_frame(WINDOW, 2)))
+    wait_until(lambda: estimation.latest is not None, what="an estimation")
+    assert estimation.evaluate_error is None
+    assert estimation.error == estimation.fit_error
+    assert not estimation.ready
+    assert value(service, "drift_estimation_ready") == 0
+    # a fit that works (the original reference again) makes it ready
+    reference.to_csv(path, index=False)
+    os.utime(path, (1e9, 3e9))
+    assert service.load_references(["m"]) == {"m"}
+    assert estimation.error is None
+    assert value(service, "drift_estimation_ready") == 1
