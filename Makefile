@@ -31,7 +31,7 @@ $(BIN)/python:
 
 # `report`: the demo's HTML report page (evidently); without it that page answers 501
 $(VENV)/.run-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[demo,report]'
+	$(BIN)/pip install --quiet -e '.[demo,report,estimation]'
 	@touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
@@ -43,6 +43,7 @@ run: $(VENV)/.run-installed
 	@echo "  metrics:      $(DEMO_URL)/metrics"
 	@echo "  drift (JSON): $(DEMO_URL)/v1/models/diabetes/drift"
 	@echo "  HTML report:  $(DEMO_URL)/v1/models/diabetes/report"
+	@echo "  estimation:   $(DEMO_URL)/v1/models/diabetes/estimation"
 	@echo "the CLI: $(BIN)/drift-sidecar --help (or make shell: a shell where drift-sidecar is on PATH)"
 	@echo "stop with Ctrl-C; the docs: docs/quickstart.md"
 	$(BIN)/drift-sidecar demo --host 127.0.0.1 --port $(PORT)

@@ -60,12 +60,20 @@ class LinearModel:
         return result
 
 
+def has_lightgbm() -> bool:
+    """Whether DLE can run (``make run`` installs the estimation extra)."""
+    import importlib.util
+
+    return importlib.util.find_spec("lightgbm") is not None
+
+
 def write_demo_files(workdir: Path) -> tuple[Path, pd.DataFrame, LinearModel]:
     frame = load_dataset()
     model = LinearModel(frame)
     reference = frame[FEATURES].copy()
     reference["sex"] = reference["sex"].astype(int)
     reference["prediction"] = model.predict(frame[FEATURES].to_numpy(float)).round(2)
+    reference["target"] = frame["target"]  # the labelled reference estimation is fitted on
     workdir.mkdir(parents=True, exist_ok=True)
     reference.to_csv(workdir / "diabetes_reference.csv", index=False)
     config = workdir / "demo.yaml"
@@ -78,8 +86,13 @@ def write_demo_files(workdir: Path) -> tuple[Path, pd.DataFrame, LinearModel]:
         f"      numerical: [{', '.join(f for f in FEATURES if f != 'sex')}]\n"
         "      categorical: [sex]\n"
         "      prediction: prediction\n"
+        "      target: target\n"
         "    window: {size: 300, step: 50}\n"
-        "    drift: {share_threshold: 0.5}\n",
+        "    drift: {share_threshold: 0.5}\n"
+        "    performance: {task: regression}\n"
+        # the error estimated before labels (LightGBM: the estimation extra) and the
+        # multivariate drift of the window
+        f"    estimation: {{dle: {str(has_lightgbm()).lower()}, reconstruction: true}}\n",
         encoding="utf-8",
     )
     return config, frame, model

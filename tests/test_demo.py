@@ -1,4 +1,5 @@
-"""`drift-sidecar demo` (what `make run` starts) shows drift in /metrics once drift is injected.
+"""`drift-sidecar demo` (what `make run` starts) shows drift in /metrics once drift is injected,
+with the estimated error of its regressor and multivariate drift.
 
 Runs the real command as a subprocess with a short clean phase, and reads /metrics over HTTP.
 """
@@ -69,6 +70,13 @@ def test_demo_shows_dataset_drift_after_injection(tmp_path: Path) -> None:
         assert (
             "injecting drift into age, bmi, bp, s3, s5, sex" in (tmp_path / "demo.log").read_text()
         )
+        # estimation (make run installs LightGBM, as the dev environment has it): the error
+        # estimated before labels, and the drifted window's multivariate drift
+        assert _gauge(base, "drift_model_performance_estimated") is not None
+        deadline = time.monotonic() + 30
+        while _gauge(base, "drift_multivariate_drift") != 1.0:
+            assert time.monotonic() < deadline, "no multivariate drift within 30 s"
+            time.sleep(0.5)
     finally:
         proc.terminate()
         try:

@@ -34,14 +34,16 @@ def make(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 def test_make_run_prints_the_urls_port_override_and_cli(tmp_path: Path) -> None:
     out = make("-n", "run", "PORT=8123", f"VENV={tmp_path}/venv").stdout
-    for path in ("/metrics", "/v1/models/diabetes/drift", "/v1/models/diabetes/report"):
+    pages = ("/metrics", "/v1/models/diabetes/drift", "/v1/models/diabetes/report")
+    for path in (*pages, "/v1/models/diabetes/estimation"):
         assert f"http://127.0.0.1:8123{path}" in out, path
     assert "make run PORT=8080" in out
     assert f"{tmp_path}/venv/bin/drift-sidecar --help" in out
     assert "make shell" in out
     assert f"{tmp_path}/venv/bin/drift-sidecar demo --host 127.0.0.1 --port 8123" in out
-    # the demo links to its HTML report: the report extra (evidently) is installed with it
-    assert "pip install --quiet -e '.[demo,report]'" in out
+    # the demo links to its HTML report and estimates its model's error: the report extra
+    # (evidently) and the estimation extra (LightGBM) are installed with it
+    assert "pip install --quiet -e '.[demo,report,estimation]'" in out
 
 
 def test_make_shell_activates_the_venv(tmp_path: Path) -> None:
