@@ -9,9 +9,10 @@
     .venv/bin/python docs/gen_reference.py --check  # exit 1 when a committed page is stale
 
 ``tests/docs/test_reference_pages.py`` checks that the committed pages are what this writes.
-A settings field without a description (in the model, or in ``DESCRIPTIONS`` below while the
-model lacks one) or without an example (its default, or ``EXAMPLES``) fails the generation, so
-a new field cannot reach the docs undocumented.
+A settings field without a description (``Field(..., description=...)`` in the model: the same
+text is in the JSON Schema of ``drift-sidecar config schema`` and in IDE tooltips) or without an
+example (its default, or ``EXAMPLES``) fails the generation, so a new field cannot reach the docs
+undocumented.
 """
 
 from __future__ import annotations
@@ -35,87 +36,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 CONFIG_PAGE = DOCS / "reference" / "configuration.md"
 HTTP_PAGE = DOCS / "reference" / "http-api.md"
-
-# Descriptions of the fields whose pydantic ``Field`` has none yet (dotted path, ``<model>`` and
-# ``<column>`` for the keys of mappings). Moving them into the model empties this table.
-DESCRIPTIONS: dict[str, str] = {
-    "server": "the HTTP server: listen addresses, request limits, TLS, authentication",
-    "server.host": "listen address (`serve --host` wins); `127.0.0.1` in a pod, see Security",
-    "server.port": "listen port (`serve --port` wins)",
-    "server.max_samples_per_request": "more samples (or labels) in one request get 413 "
-    "(too_many_samples)",
-    "server.log_level": "log level of the sidecar's own log",
-    "alerts": "native alerts (Slack, Kafka) and the Alertmanager webhook; see Alerts",
-    "alerts.severity": "severity of the native alerts",
-    "alerts.slack": "Slack channel: an incoming webhook, or a bot token and a channel "
-    "(`webhook_url_file`, `token_file`: read the secret from a file)",
-    "alerts.kafka": "Kafka channel: one JSON event per notification "
-    "(`sasl_password_file`: read the password from a file)",
-    "alerts.kafka.topic": "topic of the alert events",
-    "alerts.kafka.client_id": "librdkafka `client.id`",
-    "alerts.kafka.security_protocol": "librdkafka `security.protocol`",
-    "alerts.kafka.sasl_mechanism": "librdkafka `sasl.mechanism` (required with SASL_*)",
-    "alerts.kafka.sasl_username": "SASL user name",
-    "alerts.delivery": "per sink: the bounded queue and the retry policy",
-    "alerts.delivery.initial_backoff_seconds": "first retry delay",
-    "alerts.delivery.max_backoff_seconds": "longest retry delay",
-    "alerts.delivery.multiplier": "each retry delay is the previous one times this",
-    "alerts.alertmanager": "what `POST /v1/alertmanager` forwards: rate limits per receiver",
-    "cloudevents": "pairing of the KServe / Seldon CloudEvents halves (all models)",
-    "reporting": "reporting evaluations to other systems",
-    "reporting.clearml": "every evaluation as scalars of a ClearML Task per model (opt-in)",
-    "reporting.clearml.enabled": "false switches the reporting off (default true once the "
-    "section is present)",
-    "reporting.clearml.timeout_seconds": "per ClearML API request",
-    "reporting.clearml.retries": "per evaluation, with backoff",
-    "state": "snapshots that survive a restart (absent: a restart starts every model empty)",
-    "models": "the monitored models by name (`[A-Za-z0-9][A-Za-z0-9_.-]*`: used in URLs and "
-    "in the `model` label); at least one",
-    "models.<model>.reference": "the reference (training) data: exactly one of `path`, "
-    "`clearml`, `s3`",
-    "models.<model>.reference.clearml": "a ClearML Dataset: by `dataset_id`, or by `project` + "
-    "`name` (latest finalized version, or `version`, or `tags`)",
-    "models.<model>.reference.s3": "one S3 object, or every object under a prefix",
-    "models.<model>.reference.s3.url": "`s3://bucket/key` or `s3://bucket/prefix/`",
-    "models.<model>.reference.s3.region": "AWS region (default: boto3's)",
-    "models.<model>.reference.s3.timeout_seconds": "per S3 request",
-    "models.<model>.reference.s3.retries": "per S3 request",
-    "models.<model>.performance": "model performance from delayed labels; see Labels",
-    "models.<model>.performance.alert": "a performance condition: `metric` and `max_drop` "
-    "(against the reference's value) or `min_value` / `max_value`",
-    "models.<model>.columns": "column roles; absent roles are inferred from the reference",
-    "models.<model>.columns.numerical": "numerical feature columns (inferred when absent)",
-    "models.<model>.columns.categorical": "categorical feature columns (inferred when absent)",
-    "models.<model>.columns.prediction": "the model's output column, monitored for prediction "
-    "drift",
-    "models.<model>.columns.prediction_type": "how the prediction is tested",
-    "models.<model>.columns.id": "sample id column: never monitored; delayed labels join on it",
-    "models.<model>.columns.timestamp": "timestamp column: never monitored",
-    "models.<model>.window": "the sliding window the model is judged on",
-    "models.<model>.drift": "statistical tests and thresholds; see Statistics",
-    "models.<model>.drift.threshold": "one threshold for every column",
-    "models.<model>.drift.numerical": "method and threshold of the numerical columns",
-    "models.<model>.drift.numerical.method": "a method of the Statistics page",
-    "models.<model>.drift.numerical.threshold": "its threshold",
-    "models.<model>.drift.categorical": "method and threshold of the categorical columns",
-    "models.<model>.drift.categorical.method": "a method of the Statistics page",
-    "models.<model>.drift.categorical.threshold": "its threshold",
-    "models.<model>.drift.columns": "per column: method and threshold; wins over everything else",
-    "models.<model>.drift.columns.<column>.method": "a method of the Statistics page",
-    "models.<model>.drift.columns.<column>.threshold": "its threshold",
-    "models.<model>.alerts.kinds": "overrides `alerts.kinds` for this model",
-    "models.<model>.alerts.fire_after": "overrides `alerts.fire_after`",
-    "models.<model>.alerts.resolve_after": "overrides `alerts.resolve_after`",
-    "models.<model>.alerts.repeat_interval_seconds": "overrides `alerts.repeat_interval_seconds`",
-    "models.<model>.alerts.severity": "overrides `alerts.severity`",
-    "models.<model>.alerts.top_columns": "overrides `alerts.top_columns`",
-    "models.<model>.alerts.grafana_url": "overrides `alerts.grafana_url`",
-    "models.<model>.alerts.report_url": "overrides `alerts.report_url`",
-    "models.<model>.alerts.slack": "this model's notifications to Slack",
-    "models.<model>.alerts.slack.enabled": "false: this model's notifications skip Slack",
-    "models.<model>.alerts.kafka": "this model's notifications to Kafka",
-    "models.<model>.alerts.kafka.enabled": "false: this model's notifications skip Kafka",
-}
 
 # Example values of the fields whose default is none (or a poor example), as YAML.
 EXAMPLES: dict[str, str] = {
@@ -326,9 +246,9 @@ def settings_rows(model: type[BaseModel], prefix: str = "") -> Iterator[Row]:
         path = f"{prefix}{name}"
         annotation = info.annotation
         nested = _models_in(annotation)
-        description = info.description or DESCRIPTIONS.get(path)
-        if description is None:
-            raise SystemExit(f"{path}: no description (add one to the model or to DESCRIPTIONS)")
+        description = info.description
+        if not description:
+            raise SystemExit(f"{path}: no description (give its Field a description= in the model)")
         default = default_of(info)
         is_section = bool(nested)
         kind = type_name(annotation)

@@ -93,12 +93,20 @@ class KafkaConfig(StrictModel):
 
     enabled: bool = Field(True, description="false switches the channel off")
     bootstrap_servers: str = Field(min_length=1, description="host:port[,host:port...]")
-    topic: str = Field("drift-alerts", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    topic: str = Field(
+        "drift-alerts",
+        pattern=r"^[A-Za-z0-9._-]{1,249}$",
+        description="topic of the alert events",
+    )
     acks: Literal["all", "-1", "0", "1"] = Field("all", description="producer acks")
-    client_id: str = "drift-sidecar"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
+    client_id: str = Field("drift-sidecar", description="librdkafka `client.id`")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="librdkafka `security.protocol`"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="librdkafka `sasl.mechanism` (required with SASL_*)"
+    )
+    sasl_username: str | None = Field(None, description="SASL user name")
     sasl_password: str | None = Field(None, description="secret: use ${VAR}")
     ssl_ca_location: str | None = Field(None, description="CA bundle file (PEM)")
     ssl_certificate_location: str | None = Field(None, description="client certificate (PEM)")
@@ -148,9 +156,11 @@ class DeliveryConfig(StrictModel):
         description="approximate bytes of the notifications waiting per sink; past it the "
         "oldest are dropped and counted",
     )
-    initial_backoff_seconds: float = Field(1.0, gt=0)
-    max_backoff_seconds: float = Field(60.0, gt=0)
-    multiplier: float = Field(2.0, ge=1)
+    initial_backoff_seconds: float = Field(1.0, gt=0, description="first retry delay")
+    max_backoff_seconds: float = Field(60.0, gt=0, description="longest retry delay")
+    multiplier: float = Field(
+        2.0, ge=1, description="each retry delay is the previous one times this"
+    )
     jitter: float = Field(0.2, ge=0, le=1, description="+- this fraction of each delay")
     max_age_seconds: float = Field(
         3600.0, gt=0, description="a notification not delivered by then is dropped and counted"
@@ -183,7 +193,7 @@ class AlertmanagerConfig(StrictModel):
 
 
 class ChannelSwitch(StrictModel):
-    enabled: bool = True
+    enabled: bool = Field(True, description="false: this model's notifications skip this channel")
 
 
 class AlertsConfig(StrictModel):
@@ -203,7 +213,7 @@ class AlertsConfig(StrictModel):
     repeat_interval_seconds: float = Field(
         4 * 3600.0, ge=0, description="re-send a still-firing alert after this long (0: never)"
     )
-    severity: Severity = "warning"
+    severity: Severity = Field("warning", description="severity of the native alerts")
     top_columns: int = Field(5, ge=1, le=50, description="drifted columns named per message")
     grafana_url: str | None = Field(None, description="dashboard link; {model} is replaced")
     report_url: str | None = Field(
@@ -225,10 +235,24 @@ class AlertsConfig(StrictModel):
     max_labels: int = Field(
         32, ge=0, le=1000, description="Alertmanager labels kept per notification (by name)"
     )
-    slack: SlackConfig | None = None
-    kafka: KafkaConfig | None = None
-    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
-    alertmanager: AlertmanagerConfig = Field(default_factory=AlertmanagerConfig)
+    slack: SlackConfig | None = Field(
+        None,
+        description="Slack channel: an incoming webhook, or a bot token and a channel "
+        "(`webhook_url_file`, `token_file`: read the secret from a file)",
+    )
+    kafka: KafkaConfig | None = Field(
+        None,
+        description="Kafka channel: one JSON event per notification "
+        "(`sasl_password_file`: read the password from a file)",
+    )
+    delivery: DeliveryConfig = Field(
+        default_factory=DeliveryConfig,
+        description="per sink: the bounded queue and the retry policy",
+    )
+    alertmanager: AlertmanagerConfig = Field(
+        default_factory=AlertmanagerConfig,
+        description="what `POST /v1/alertmanager` forwards: rate limits per receiver",
+    )
 
     @field_validator("runbook_base_url")
     @classmethod
@@ -258,13 +282,21 @@ class ModelAlertsConfig(StrictModel):
     """Per-model overrides; unset keys inherit the top-level ``alerts`` section."""
 
     enabled: bool = Field(True, description="false: no native alerts for this model")
-    kinds: list[AlertKind] | None = None
-    fire_after: int | None = Field(None, ge=1)
-    resolve_after: int | None = Field(None, ge=1)
-    repeat_interval_seconds: float | None = Field(None, ge=0)
-    severity: Severity | None = None
-    top_columns: int | None = Field(None, ge=1, le=50)
-    grafana_url: str | None = None
-    report_url: str | None = None
-    slack: ChannelSwitch = Field(default_factory=ChannelSwitch)
-    kafka: ChannelSwitch = Field(default_factory=ChannelSwitch)
+    kinds: list[AlertKind] | None = Field(
+        None, description="overrides `alerts.kinds` for this model"
+    )
+    fire_after: int | None = Field(None, ge=1, description="overrides `alerts.fire_after`")
+    resolve_after: int | None = Field(None, ge=1, description="overrides `alerts.resolve_after`")
+    repeat_interval_seconds: float | None = Field(
+        None, ge=0, description="overrides `alerts.repeat_interval_seconds`"
+    )
+    severity: Severity | None = Field(None, description="overrides `alerts.severity`")
+    top_columns: int | None = Field(None, ge=1, le=50, description="overrides `alerts.top_columns`")
+    grafana_url: str | None = Field(None, description="overrides `alerts.grafana_url`")
+    report_url: str | None = Field(None, description="overrides `alerts.report_url`")
+    slack: ChannelSwitch = Field(
+        default_factory=ChannelSwitch, description="this model's notifications to Slack"
+    )
+    kafka: ChannelSwitch = Field(
+        default_factory=ChannelSwitch, description="this model's notifications to Kafka"
+    )

@@ -136,21 +136,31 @@ class PerformanceConfig(StrictModel):
     min_samples: int = Field(
         50, gt=0, description="labelled samples needed before metrics are reported"
     )
-    alert: PerformanceAlertConfig | None = None
+    alert: PerformanceAlertConfig | None = Field(
+        None,
+        description="a performance condition: `metric` and `max_drop` (against the "
+        "reference's value) or `min_value` / `max_value`",
+    )
 
 
 class ClearMLReportingConfig(StrictModel):
     """Opt-in: each evaluation's drift share and column scores as scalars of a ClearML Task."""
 
-    enabled: bool = True
+    enabled: bool = Field(
+        True,
+        description="false switches the reporting off (default true once the section is present)",
+    )
     project: str = Field("drift-sidecar", min_length=1, description="ClearML project of the tasks")
     task_name: str = Field(
         "drift-sidecar/{model}", min_length=1, description="one task per model; {model} replaced"
     )
     queue_size: int = Field(100, gt=0, description="evaluations waiting to be sent; then dropped")
-    timeout_seconds: float = Field(10.0, gt=0)
-    retries: int = Field(2, ge=0, le=20)
+    timeout_seconds: float = Field(10.0, gt=0, description="per ClearML API request")
+    retries: int = Field(2, ge=0, le=20, description="per evaluation, with backoff")
 
 
 class ReportingConfig(StrictModel):
-    clearml: ClearMLReportingConfig | None = None
+    clearml: ClearMLReportingConfig | None = Field(
+        None,
+        description="every evaluation as scalars of a ClearML Task per model (opt-in)",
+    )

@@ -50,14 +50,17 @@ class S3ReferenceConfig(StrictModel):
     """An object (``s3://bucket/key``) or every object under a prefix (``s3://bucket/dir/``).
     Credentials: the standard AWS env vars, or ``credentials_file`` (a mounted AWS file)."""
 
-    url: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
+    url: str = Field(
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="`s3://bucket/key` or `s3://bucket/prefix/`",
+    )
     endpoint_url: str | None = Field(None, description="S3-compatible store, e.g. MinIO")
-    region: str | None = None
+    region: str | None = Field(None, description="AWS region (default: boto3's)")
     files: str = Field("*", min_length=1, description="glob of keys under a prefix url")
     credentials_file: Path | None = Field(None, description="AWS shared credentials file")
     profile: str | None = Field(None, description="profile in the credentials file")
-    timeout_seconds: float = Field(10.0, gt=0)
-    retries: int = Field(2, ge=0, le=20)
+    timeout_seconds: float = Field(10.0, gt=0, description="per S3 request")
+    retries: int = Field(2, ge=0, le=20, description="per S3 request")
 
 
 class ReferenceConfig(StrictModel):
@@ -66,8 +69,14 @@ class ReferenceConfig(StrictModel):
     path: Path | None = Field(
         None, description="CSV or Parquet file; relative paths are relative to the config"
     )
-    clearml: ClearMLReferenceConfig | None = None
-    s3: S3ReferenceConfig | None = None
+    clearml: ClearMLReferenceConfig | None = Field(
+        None,
+        description="a ClearML Dataset: by `dataset_id`, or by `project` + `name` (latest "
+        "finalized version, or `version`, or `tags`)",
+    )
+    s3: S3ReferenceConfig | None = Field(
+        None, description="one S3 object, or every object under a prefix"
+    )
     format: Literal["auto", "csv", "parquet"] = Field(
         "auto", description="file format; 'auto' decides by the file extension"
     )
@@ -147,7 +156,9 @@ class WindowConfig(StrictModel):
 
 
 class ModelConfig(StrictModel):
-    reference: ReferenceConfig
+    reference: ReferenceConfig = Field(
+        description="the reference (training) data: exactly one of `path`, `clearml`, `s3`"
+    )
     version: str | None = Field(
         None,
         min_length=1,
@@ -156,10 +167,20 @@ class ModelConfig(StrictModel):
     )
     kserve: KServeConfig | None = Field(None, description="accept KServe payload logger events")
     seldon: SeldonConfig | None = Field(None, description="accept Seldon request logger events")
-    performance: PerformanceConfig = Field(default_factory=PerformanceConfig)
-    columns: ColumnsConfig = Field(default_factory=ColumnsConfig)
-    window: WindowConfig = Field(default_factory=WindowConfig)
-    drift: DriftConfig = Field(default_factory=DriftConfig)
+    performance: PerformanceConfig = Field(
+        default_factory=PerformanceConfig,
+        description="model performance from delayed labels; see Labels",
+    )
+    columns: ColumnsConfig = Field(
+        default_factory=ColumnsConfig,
+        description="column roles; absent roles are inferred from the reference",
+    )
+    window: WindowConfig = Field(
+        default_factory=WindowConfig, description="the sliding window the model is judged on"
+    )
+    drift: DriftConfig = Field(
+        default_factory=DriftConfig, description="statistical tests and thresholds; see Statistics"
+    )
     alerts: ModelAlertsConfig = Field(
         default_factory=ModelAlertsConfig,
         description="per-model overrides of the top-level alerts section",

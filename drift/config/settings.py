@@ -42,10 +42,17 @@ class TLSConfig(StrictModel):
 
 
 class ServerConfig(StrictModel):
-    host: str = "0.0.0.0"
-    port: int = Field(8000, gt=0, lt=65536)
+    host: str = Field(
+        "0.0.0.0",
+        description="listen address (`serve --host` wins); `127.0.0.1` in a pod, see Security",
+    )
+    port: int = Field(8000, gt=0, lt=65536, description="listen port (`serve --port` wins)")
     max_body_bytes: int = Field(10 * 1024 * 1024, gt=0, description="larger bodies get 413")
-    max_samples_per_request: int = Field(100_000, gt=0)
+    max_samples_per_request: int = Field(
+        100_000,
+        gt=0,
+        description="more samples (or labels) in one request get 413 (too_many_samples)",
+    )
     max_inflight_bytes: int = Field(
         64 * 1024 * 1024,
         gt=0,
@@ -70,7 +77,9 @@ class ServerConfig(StrictModel):
         "that took t seconds, the next one (of any model) starts t / share after it began; "
         "evaluations postponed so are merged, never dropped",
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="log level of the sidecar's own log"
+    )
     shutdown_timeout_seconds: float = Field(
         30.0,
         gt=0,
@@ -130,15 +139,32 @@ class Settings(BaseSettings):
         env_prefix="DRIFT_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    server: ServerConfig = Field(default_factory=ServerConfig)
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
-    cloudevents: CloudEventsConfig = Field(default_factory=CloudEventsConfig)
-    reporting: ReportingConfig = Field(default_factory=ReportingConfig)
-    state: StateConfig | None = None
+    server: ServerConfig = Field(
+        default_factory=ServerConfig,
+        description="the HTTP server: listen addresses, request limits, TLS, authentication",
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig,
+        description="native alerts (Slack, Kafka) and the Alertmanager webhook; see Alerts",
+    )
+    cloudevents: CloudEventsConfig = Field(
+        default_factory=CloudEventsConfig,
+        description="pairing of the KServe / Seldon CloudEvents halves (all models)",
+    )
+    reporting: ReportingConfig = Field(
+        default_factory=ReportingConfig, description="reporting evaluations to other systems"
+    )
+    state: StateConfig | None = Field(
+        None,
+        description="snapshots that survive a restart (absent: a restart starts every model empty)",
+    )
     fleet: FleetConfig | None = Field(
         None, description="shipper or aggregator in a fleet on Kafka (absent: stand-alone)"
     )
-    models: dict[str, ModelConfig]
+    models: dict[str, ModelConfig] = Field(
+        description="the monitored models by name (`[A-Za-z0-9][A-Za-z0-9_.-]*`: used in URLs "
+        "and in the `model` label); at least one"
+    )
 
     @field_validator("models")
     @classmethod

@@ -30,12 +30,22 @@ def _check_method(value: str | None) -> str | None:
 class ColumnsConfig(StrictModel):
     """Column roles. Feature types are inferred from the reference when a list is absent."""
 
-    numerical: list[str] | None = None
-    categorical: list[str] | None = None
-    prediction: str | None = None
-    prediction_type: Literal["auto", "numerical", "categorical"] = "auto"
-    id: str | None = None
-    timestamp: str | None = None
+    numerical: list[str] | None = Field(
+        None, description="numerical feature columns (inferred when absent)"
+    )
+    categorical: list[str] | None = Field(
+        None, description="categorical feature columns (inferred when absent)"
+    )
+    prediction: str | None = Field(
+        None, description="the model's output column, monitored for prediction drift"
+    )
+    prediction_type: Literal["auto", "numerical", "categorical"] = Field(
+        "auto", description="how the prediction is tested"
+    )
+    id: str | None = Field(
+        None, description="sample id column: never monitored; delayed labels join on it"
+    )
+    timestamp: str | None = Field(None, description="timestamp column: never monitored")
     target: str | None = Field(
         None, description="ground truth column: reference performance for delayed labels"
     )
@@ -71,8 +81,8 @@ class ColumnsConfig(StrictModel):
 class MethodChoice(StrictModel):
     """A stat test (evidently identifier) and/or its threshold; unset parts use the defaults."""
 
-    method: str | None = None
-    threshold: float | None = Field(None, gt=0)
+    method: str | None = Field(None, description="a method of the Statistics page")
+    threshold: float | None = Field(None, gt=0, description="its threshold")
 
     @field_validator("method")
     @classmethod
@@ -112,10 +122,19 @@ class DriftConfig(StrictModel):
         0.5, gt=0, le=1, description="dataset drift when this share of columns drifted"
     )
     method: str | None = Field(None, description="method for every column (evidently `method`)")
-    threshold: float | None = Field(None, gt=0)
-    numerical: MethodChoice = Field(default_factory=MethodChoice)
-    categorical: MethodChoice = Field(default_factory=MethodChoice)
-    columns: dict[str, MethodChoice] = Field(default_factory=dict)
+    threshold: float | None = Field(None, gt=0, description="one threshold for every column")
+    numerical: MethodChoice = Field(
+        default_factory=MethodChoice,
+        description="method and threshold of the numerical columns",
+    )
+    categorical: MethodChoice = Field(
+        default_factory=MethodChoice,
+        description="method and threshold of the categorical columns",
+    )
+    columns: dict[str, MethodChoice] = Field(
+        default_factory=dict,
+        description="per column: method and threshold; wins over everything else",
+    )
     max_categories: int = Field(
         10_000,
         ge=2,
