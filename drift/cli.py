@@ -1,28 +1,26 @@
-"""``drift-sidecar``: serve, check-config, demo. Heavy imports happen inside the commands."""
+"""``drift-sidecar``: serve, check-config, demo. Heavy imports happen inside the commands.
+
+The parser (every command's options, help and exit codes) and the dispatch; the longer commands
+are in ``drift.commands`` (check-config, compare, dashboards)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import re
 import sys
 import textwrap
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
+from drift.commands.check_config import cmd_check_config
+from drift.commands.compare import cmd_compare
+from drift.commands.console import EXIT_CONFIG, print_config_error, write_output
+from drift.commands.dashboards import cmd_dashboards_export, cmd_dashboards_provision
 from drift.errors import ConfigError, DriftError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
-    from drift.config import ModelConfig, Settings
-    from drift.core.report import DriftReport
-
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
+    from drift.config import Settings
 
 
 #: exit codes, per command (``--help`` epilogs and docs/cli.md)
@@ -143,17 +141,11 @@ def cmd_config_schema(args: argparse.Namespace) -> int:
         "title": "drift-sidecar configuration",
     }
     try:
-        _write_output(json.dumps(schema, indent=2) + "\n", args.output)
+        write_output(json.dumps(schema, indent=2) + "\n", args.output)
     except DriftError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return 0
-
-
-def _print_config_error(exc: ConfigError) -> None:
-    print("configuration error:", file=sys.stderr)
-    for field, reason in exc.problems:
-        print(f"  {field}: {reason}", file=sys.stderr)
 
 
 def _setup_logging(level: str) -> None:
@@ -162,170 +154,13 @@ def _setup_logging(level: str) -> None:
     )
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
-    """Every problem of the file in one run: the schema, the cross-field rules, and each model's
-    reference and columns (for every model whose reference and columns sections are valid, the
-    broken sections of the file set aside), then ``OK`` or exit 2."""
-    from drift.config import read_config
-
-    try:
-        data = read_config(args.config)
-    except ConfigError as exc:
-        _print_config_error(exc)
-        return EXIT_CONFIG
-    problems, models = _validate_collecting(data, Path(args.config).parent)
-    summaries = []
-    for name, model in models.items():
-        found, summary = _check_model(name, model)
-        problems += found
-        summaries += [summary] if summary else []
-    for line in summaries:
-        print(line)
-    if problems:
-        _print_config_error(ConfigError(list(dict.fromkeys(problems))))
-        return EXIT_CONFIG
-    print(f"{args.config}: OK ({len(models)} model(s))")
-    return 0
-
-
-def _validate_collecting(
-    data: Any, base_dir: Path
-) -> tuple[list[tuple[str, str]], dict[str, ModelConfig]]:
-    """The schema problems of ``data``, and the models whose reference and columns can be
-    checked. Validation skips a model's cross-field rules where a field of it fails, and the
-    file's where any field fails; so the broken sections are left out (their defaults apply)
-    and the rest validated again, to find the problems those rules and the references hide."""
-    from pydantic import ValidationError
-
-    from drift.config import Settings, settings_from_mapping
-
-    try:
-        return [], dict(settings_from_mapping(data, base_dir).models)
-    except ConfigError as exc:
-        problems = list(exc.problems)
-    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
-        return problems, {}
-    try:
-        Settings(**data)
-    except ValidationError as exc:
-        locs = [tuple(err["loc"]) for err in exc.errors()]
-    else:  # cannot happen: the same validation failed above
-        return problems, {}
-    broken_top = {loc[0] for loc in locs if loc and loc[0] != "models"}
-    broken: dict[Any, set[Any]] = {}
-    for loc in locs:
-        if len(loc) >= 2 and loc[0] == "models":
-            broken.setdefault(loc[1], set()).add(loc[2] if len(loc) >= 3 else None)
-    models: dict[str, Any] = {}
-    for name, raw in data["models"].items():
-        sections = broken.get(name, set())
-        if sections & {None, "reference", "columns"} or not isinstance(raw, dict):
-            continue  # nothing to check the reference against
-        models[name] = {key: value for key, value in raw.items() if key not in sections}
-    if not models:
-        return problems, {}
-    rest = {key: value for key, value in data.items() if key not in broken_top | {"models"}}
-    try:
-        return problems, dict(settings_from_mapping({**rest, "models": models}, base_dir).models)
-    except ConfigError as exc:  # a rule across the models (e.g. two take the same events)
-        problems += exc.problems
-    checked = {}
-    for name, raw in models.items():
-        try:
-            checked[name] = settings_from_mapping({"models": {name: raw}}, base_dir).models[name]
-        except ConfigError as exc:
-            problems += exc.problems
-    return problems, checked
-
-
-def _check_model(name: str, model: ModelConfig) -> tuple[list[tuple[str, str]], str | None]:
-    """The problems of one model's reference and columns, or its summary line."""
-    from drift.service.references import profile_frame, reference_source
-
-    where = f"models.{name}.reference"
-    try:
-        source = reference_source(model)
-        version = source.current()
-        frame = source.load(version)
-    except ConfigError as exc:
-        return list(exc.problems), None
-    except DriftError as exc:
-        return [(where, one_line(str(exc)))], None
-    absent = [(role, c) for role, c in _configured_columns(model) if c not in frame.columns]
-    problems = [
-        (f"models.{name}.columns.{role}", f"{c!r} is not in the reference {version.description}")
-        for role, c in absent
-    ]
-    try:  # without the absent columns: what else is wrong (methods, types, ...)
-        trimmed = _without(model, {c for _, c in absent})
-        profile = profile_frame(name, trimmed, frame, version.description)
-    except ConfigError as exc:
-        return [*problems, *exc.problems], None
-    except DriftError as exc:
-        return [*problems, (where, one_line(str(exc)))], None
-    if problems:
-        return problems, None
-    cols = ", ".join(f"{c.name} ({c.column_type}, {c.role})" for c in profile.columns.values())
-    summary = f"model {name}: reference {version.description}: {profile.rows} rows; columns: {cols}"
-    return [], summary
-
-
-def _without(model: ModelConfig, absent: set[str]) -> ModelConfig:
-    """``model`` with the columns in ``absent`` taken out of its roles."""
-    if not absent:
-        return model
-    roles = model.columns
-
-    def kept(names: list[str] | None) -> list[str] | None:
-        return None if names is None else [name for name in names if name not in absent]
-
-    prediction = None if roles.prediction in absent else roles.prediction
-    update = {
-        "numerical": kept(roles.numerical),
-        "categorical": kept(roles.categorical),
-        "prediction": prediction,
-        "target": None if roles.target in absent or prediction is None else roles.target,
-        "scores": {label: c for label, c in roles.scores.items() if c not in absent},
-    }
-    return model.model_copy(update={"columns": roles.model_copy(update=update)})
-
-
-def _configured_columns(model: ModelConfig) -> list[tuple[str, str]]:
-    """(role, column) of every column the model's roles require in the reference."""
-    roles = model.columns
-    found = [("numerical", c) for c in roles.numerical or []]
-    found += [("categorical", c) for c in roles.categorical or []]
-    found += [(role, c) for role in ("prediction", "target") if (c := getattr(roles, role))]
-    found += [(f"scores.{label}", c) for label, c in roles.scores.items()]
-    return found
-
-
-def network_cause(exc: BaseException) -> str:
-    """What went wrong underneath an HTTP library's error, on one line: the innermost error of
-    the chain (``Connection refused``, ``Name or service not known``, ``timed out``)."""
-    inner = exc
-    seen = {id(inner)}
-    while (nxt := inner.__cause__ or inner.__context__) is not None and id(nxt) not in seen:
-        seen.add(id(nxt))
-        inner = nxt
-    if isinstance(inner, OSError) and inner.strerror:
-        return f"cannot connect: {inner.strerror}"
-    return one_line(str(inner) or type(inner).__name__)
-
-
-def one_line(text: str) -> str:
-    """An error message on one line: SDKs put tracebacks and repr()s of objects in theirs."""
-    text = re.sub(r"<[\w.]+ object at 0x[0-9a-f]+>: ", "", text)
-    return " ".join(text.split())
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from drift.config import load_settings
 
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
-        _print_config_error(exc)
+        print_config_error(exc)
         return EXIT_CONFIG
     host = args.host or settings.server.host
     port = args.port or settings.server.port
@@ -338,167 +173,12 @@ def _run_server(settings: Settings, host: str, port: int) -> int:
     from drift.service.server import serve
 
     if settings.server.metrics_port == port:
-        _print_config_error(
+        print_config_error(
             ConfigError([("--port", f"{port} is server.metrics_port; choose another port")])
         )
         return EXIT_CONFIG
     app = app_from_settings(settings)
     return serve(app, settings.server, host, port)
-
-
-def _compare_sections(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The ``columns`` and ``drift`` sections for ``compare``: from a sidecar config (one model,
-    or ``--model``) or from a file with just those two top-level keys."""
-    from drift.config import load_settings, read_config
-
-    if not args.config:
-        return {}, {}
-    data = read_config(args.config) or {}
-    if isinstance(data, dict) and "models" in data:
-        settings = load_settings(args.config)
-        names = list(settings.models)
-        name = args.model or (names[0] if len(names) == 1 else None)
-        if name is None or name not in settings.models:
-            raise ConfigError([("--model", f"choose one of: {', '.join(names)}")])
-        model = settings.models[name]
-        return model.columns.model_dump(), model.drift.model_dump()
-    if not isinstance(data, dict) or set(data) - {"columns", "drift"}:
-        raise ConfigError([(args.config, "expected a sidecar config or 'columns'/'drift' keys")])
-    return dict(data.get("columns") or {}), dict(data.get("drift") or {})
-
-
-def _table(report: DriftReport) -> str:
-    rows = [*report.columns, *([report.prediction] if report.prediction else [])]
-    names = [c.column for c in report.columns]
-    names += [f"{report.prediction.column} (prediction)"] if report.prediction else []
-    width = max([len(name) for name in names] + [6])
-    lines = [
-        f"{'column':<{width}}  {'type':<11}  {'method':<13}  {'score':>12}  {'threshold':>9}  drift"
-    ]
-    for col in rows:
-        score = "n/a" if col.score is None else f"{col.score:.6g}"
-        flag = "DRIFT" if col.drifted else ("n/a" if col.status != "ok" else "-")
-        name = col.column + (" (prediction)" if col is report.prediction else "")
-        lines.append(
-            f"{name:<{width}}  {col.column_type.value:<11}  {col.method:<13}  {score:>12}  "
-            f"{col.threshold:>9.4g}  {flag}"
-        )
-    verdict = "DRIFT" if report.dataset_drift else "no drift"
-    lines.append(
-        f"dataset: {report.drifted_columns}/{report.evaluated_columns} columns drifted "
-        f"(share {report.drift_share:.3f}, threshold {report.share_threshold}): {verdict}"
-    )
-    return "\n".join(lines)
-
-
-class InputUnavailable(DriftError):
-    """An input file of ``compare`` (``role``: reference or current) cannot be read."""
-
-    def __init__(self, role: str, path: str, cause: str) -> None:
-        super().__init__(f"{role} {path}: {cause}")
-        self.role = role
-        self.path = path
-        self.cause = cause
-
-
-def _read_input(role: str, name: str, progress: Progress) -> pd.DataFrame:
-    """The ``reference`` or ``current`` file as a frame; errors name the role and the file."""
-    from drift.errors import ReferenceUnavailable
-    from drift.sources.file import FileReference, detect_format
-
-    path = Path(name)
-    if not path.is_file():
-        raise InputUnavailable(role, name, "file not found")
-    try:
-        fmt = detect_format(path.name, "auto", name)
-    except ReferenceUnavailable:
-        raise InputUnavailable(
-            role, name, "cannot tell the format from the extension: name it .csv or .parquet"
-        ) from None
-    with progress.stage(f"reading {role} {name}") as note:
-        try:
-            frame = FileReference(path, fmt).load()
-        except ReferenceUnavailable as exc:
-            raise InputUnavailable(role, name, exc.cause) from None
-        note.append(f"{len(frame)} rows")
-    return frame
-
-
-class Progress:
-    """One line per stage of a long command on stderr, with its timing: ``stage ... 1.2 s``."""
-
-    def __init__(self, enabled: bool, stream: TextIO | None = None) -> None:
-        self.enabled = enabled
-        self.stream = stream if stream is not None else sys.stderr
-
-    @classmethod
-    def from_flag(cls, flag: bool | None) -> Progress:
-        """``--progress`` / ``--no-progress``; neither: on when stderr is a terminal."""
-        return cls(sys.stderr.isatty() if flag is None else flag)
-
-    @contextlib.contextmanager
-    def stage(self, what: str) -> Iterator[list[str]]:
-        """Announce ``what``; the caller may append notes, shown with the time it took."""
-        notes: list[str] = []
-        if self.enabled:
-            self.stream.write(f"drift-sidecar: {what} ...")
-            self.stream.flush()
-        started = time.perf_counter()
-        try:
-            yield notes
-        except BaseException:
-            if self.enabled:
-                self.stream.write(" failed\n")
-            raise
-        if self.enabled:
-            elapsed = f"{time.perf_counter() - started:.2f} s"
-            self.stream.write(f" {', '.join(notes)} ({elapsed})\n" if notes else f" {elapsed}\n")
-            self.stream.flush()
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    import json
-
-    import drift
-
-    progress = Progress.from_flag(args.progress)
-    try:
-        columns, sections = _compare_sections(args)
-        reference = _read_input("reference", args.reference, progress)
-        current = _read_input("current", args.current, progress)
-        with progress.stage("profiling the reference and scoring the current data") as note:
-            report = drift.compare(
-                reference, current, columns=columns, drift=sections, source=args.reference
-            )
-            scored = len(report.columns) + (report.prediction is not None)
-            note.append(f"{scored} columns scored in {report.evaluation_seconds:.2f} s")
-        if args.format == "html":
-            with progress.stage("drawing the HTML report (evidently)"):
-                page = report.to_html()
-        elif args.format == "json":
-            page = json.dumps(report.to_dict(), indent=2) + "\n"
-        else:
-            page = _table(report) + "\n"
-        _write_output(page, args.output)
-    except ConfigError as exc:
-        _print_config_error(exc)
-        return EXIT_CONFIG
-    except DriftError as exc:
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
-        return EXIT_CONFIG
-    if args.output and args.output != "-":
-        print(f"{args.output}: {args.format} report written", file=sys.stderr)
-    return EXIT_FAILED if args.fail_on_drift and report.dataset_drift else 0
-
-
-def _write_output(text: str, output: str | None) -> None:
-    if not output or output == "-":
-        sys.stdout.write(text)
-        return
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputUnavailable("--output", output, exc.strerror or str(exc)) from None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -534,64 +214,6 @@ def cmd_rules_export(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     for path in paths:
         print(path)
-    return 0
-
-
-def _grafana_missing(exc: ImportError) -> int:
-    print(
-        f"error: {exc.name or 'a Grafana library'} is not installed: "
-        "pip install 'drift-sidecar[grafana]'",
-        file=sys.stderr,
-    )
-    return EXIT_CONFIG
-
-
-def cmd_dashboards_export(args: argparse.Namespace) -> int:
-    try:
-        from exporters.grafana.files import DEFAULT_DASHBOARDS_PATH, export_dashboards
-    except ImportError as exc:
-        return _grafana_missing(exc)
-
-    path_in_grafana = args.dashboards_path or DEFAULT_DASHBOARDS_PATH
-    for path in export_dashboards(Path(args.directory), path_in_grafana):
-        print(path)
-    return 0
-
-
-def cmd_dashboards_provision(args: argparse.Namespace) -> int:
-    import os
-
-    try:
-        from grafana_client.client import GrafanaException
-
-        from exporters.grafana.files import FOLDER_TITLE, FOLDER_UID
-        from exporters.grafana.provision import DatasourceSpec, provision_dashboards
-    except ImportError as exc:
-        return _grafana_missing(exc)
-
-    token = os.environ.get(args.token_env, "")
-    if not token:
-        print(f"error: set {args.token_env} to a Grafana service account token", file=sys.stderr)
-        return EXIT_CONFIG
-    datasource = None
-    if args.prometheus_url:
-        datasource = DatasourceSpec(args.datasource_name, args.datasource_uid, args.prometheus_url)
-    try:
-        outcomes = provision_dashboards(
-            args.grafana_url,
-            token,
-            args.folder_uid or FOLDER_UID,
-            args.folder_title or FOLDER_TITLE,
-            datasource,
-        )
-    except GrafanaException as exc:
-        print(f"error: Grafana at {args.grafana_url}: {one_line(exc.message)}", file=sys.stderr)
-        return EXIT_FAILED
-    except OSError as exc:  # niquests' ConnectionError, Timeout, ... are OSErrors
-        print(f"error: Grafana at {args.grafana_url}: {network_cause(exc)}", file=sys.stderr)
-        return EXIT_FAILED
-    for outcome in outcomes:
-        print(outcome.line())
     return 0
 
 

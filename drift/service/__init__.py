@@ -4,5 +4,5 @@ loading and refresh, the wiring of exporters and alert delivery, authentication 
 limits, the server runner, and the state snapshots that survive restarts (``state.py``).
 
 May import every layer below it (exporters, sources, alerting, ingest, config, core). Nothing
-imports the service except ``drift.cli`` and ``drift.demo``.
+imports the service except the entry points: ``drift.cli``, ``drift.commands`` and ``drift.demo``.
 """
