@@ -26,7 +26,7 @@ Pure: numpy and pandas only.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -194,18 +194,7 @@ def fit_reconstruction(
     thresholds = std_thresholds(
         chunk_errors, std_multiplier, limits=(0.0, None), drop_at_limit=True
     )
-    return ReconstructionModel(
-        columns,
-        tuple(categorical),
-        fill,
-        frequencies,
-        mean,
-        scale,
-        pca_mean,
-        vt[:kept],
-        thresholds,
-        chunk_size,
-    )
+    return replace(fitted, thresholds=thresholds)
 
 
 # ----------------------------------------------------------------------------- domain classifier
