@@ -11,14 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from drift.errors import InvalidRequest
-from drift.ingest.samples import Rejection, RejectReason, oversize
-
-
-def _kind(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a bool"}.get(
-        type(value), type(value).__name__
-    )
+from drift.ingest.samples import Rejection, RejectReason, body_items, kind_of, oversize
 
 
 def _short(text: str, field_name: str, limit: int) -> None:
@@ -29,13 +22,13 @@ def _short(text: str, field_name: str, limit: int) -> None:
 
 def _one(item: Any, limit: int) -> tuple[str, object]:
     if not isinstance(item, dict):
-        raise _Bad("(label)", RejectReason.WRONG_TYPE, f"expected an object, got {_kind(item)}")
+        raise _Bad("(label)", RejectReason.WRONG_TYPE, f"expected an object, got {kind_of(item)}")
     if "id" not in item or item["id"] is None:
         raise _Bad("id", RejectReason.MISSING_FIELD, "every label needs the id of its prediction")
     sample_id = item["id"]
     if isinstance(sample_id, bool) or not isinstance(sample_id, str | int):
         raise _Bad(
-            "id", RejectReason.WRONG_TYPE, f"expected a string or integer, got {_kind(sample_id)}"
+            "id", RejectReason.WRONG_TYPE, f"expected a string or integer, got {kind_of(sample_id)}"
         )
     sample_id = str(sample_id)
     _short(sample_id, "id", limit)
@@ -46,7 +39,7 @@ def _one(item: Any, limit: int) -> tuple[str, object]:
         raise _Bad(
             "label",
             RejectReason.WRONG_TYPE,
-            f"expected a string, number or bool, got {_kind(label)}",
+            f"expected a string, number or bool, got {kind_of(label)}",
         )
     if isinstance(label, float) and not math.isfinite(label):
         raise _Bad("label", RejectReason.INVALID_VALUE, "label must be finite")
@@ -70,19 +63,7 @@ def validate_labels(
     """Split a request body into (id, label) pairs and rejections (an id or label longer than
     ``max_value_bytes``, too); raises ``InvalidRequest`` when the body as a whole is
     unusable."""
-    if not isinstance(payload, dict):
-        raise InvalidRequest(422, "invalid_body", "(body)", "expected an object with 'labels'")
-    labels = payload.get("labels")
-    if labels is None:
-        raise InvalidRequest(422, "invalid_body", "labels", "missing 'labels'")
-    if not isinstance(labels, list):
-        raise InvalidRequest(
-            422, "invalid_body", "labels", f"expected an array, got {_kind(labels)}"
-        )
-    if len(labels) > max_labels:
-        raise InvalidRequest(
-            413, "too_many_labels", "labels", f"{len(labels)} labels exceed the limit {max_labels}"
-        )
+    labels = body_items(payload, "labels", max_labels, "too_many_labels")
     good: list[tuple[str, object]] = []
     rejections: list[Rejection] = []
     for index, item in enumerate(labels):

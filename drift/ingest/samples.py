@@ -122,7 +122,7 @@ def _number(value: Any, field_name: str) -> float:
     if value is None:
         return math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Bad(field_name, RejectReason.WRONG_TYPE, f"expected a number, got {_kind(value)}")
+        raise _Bad(field_name, RejectReason.WRONG_TYPE, f"expected a number, got {kind_of(value)}")
     try:
         return float(value)
     except OverflowError:  # a JSON integer beyond the float range
@@ -136,7 +136,7 @@ def _category(value: Any, field_name: str, limit: int) -> str | None:
     raise _Bad(
         field_name,
         RejectReason.WRONG_TYPE,
-        f"expected a string, number or bool, got {_kind(value)}",
+        f"expected a string, number or bool, got {kind_of(value)}",
     )
 
 
@@ -161,13 +161,13 @@ def _timestamp(value: Any) -> float | None:
     raise _Bad(
         "timestamp",
         RejectReason.WRONG_TYPE,
-        f"expected an ISO 8601 string or epoch seconds, got {_kind(value)}",
+        f"expected an ISO 8601 string or epoch seconds, got {kind_of(value)}",
     )
 
 
 def _probability(value: Any, field_name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Bad(field_name, RejectReason.WRONG_TYPE, f"expected a number, got {_kind(value)}")
+        raise _Bad(field_name, RejectReason.WRONG_TYPE, f"expected a number, got {kind_of(value)}")
     if not 0 <= value <= 1:  # False for NaN too
         raise _Bad(field_name, RejectReason.INVALID_VALUE, f"must be in [0, 1], got {value!r:.40}")
     return float(value)
@@ -192,15 +192,32 @@ def _scores(value: Any, limit: int) -> Scores | None:
         raise _Bad(
             "scores",
             RejectReason.WRONG_TYPE,
-            f"expected a number in [0, 1] or an object of class -> number, got {_kind(value)}",
+            f"expected a number in [0, 1] or an object of class -> number, got {kind_of(value)}",
         )
     return _probability(value, "scores")
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """A JSON value's kind as error details name it ("an object", "an array", ...)."""
     return {dict: "an object", list: "an array", str: "a string", bool: "a bool"}.get(
         type(value), type(value).__name__
     )
+
+
+def body_items(payload: Any, key: str, limit: int, too_many: str) -> list[Any]:
+    """The array under ``key`` of a request body (``{"samples": [...]}``, ``{"labels": [...]}``);
+    ``InvalidRequest`` when the body is not such an object (422) or holds more than ``limit``
+    items (413 ``too_many``)."""
+    if not isinstance(payload, dict):
+        raise InvalidRequest(422, "invalid_body", "(body)", f"expected an object with '{key}'")
+    items = payload.get(key)
+    if items is None:
+        raise InvalidRequest(422, "invalid_body", key, f"missing '{key}'")
+    if not isinstance(items, list):
+        raise InvalidRequest(422, "invalid_body", key, f"expected an array, got {kind_of(items)}")
+    if len(items) > limit:
+        raise InvalidRequest(413, too_many, key, f"{len(items)} {key} exceed the limit {limit}")
+    return items
 
 
 # ------------------------------------------------------------------------- sample by sample
@@ -210,13 +227,15 @@ def _parse_one(
     sample: Any, schema: SampleSchema, limit: int
 ) -> tuple[dict[str, Any], str | None, float | None, Scores | None]:
     if not isinstance(sample, dict):
-        raise _Bad("(sample)", RejectReason.WRONG_TYPE, f"expected an object, got {_kind(sample)}")
+        raise _Bad(
+            "(sample)", RejectReason.WRONG_TYPE, f"expected an object, got {kind_of(sample)}"
+        )
     features = sample.get("features")
     if features is None:
         raise _Bad("features", RejectReason.MISSING_FIELD, "every sample needs 'features'")
     if not isinstance(features, dict):
         raise _Bad(
-            "features", RejectReason.WRONG_TYPE, f"expected an object, got {_kind(features)}"
+            "features", RejectReason.WRONG_TYPE, f"expected an object, got {kind_of(features)}"
         )
     row: dict[str, Any] = {}
     for name in schema.numerical:
@@ -245,7 +264,7 @@ def _parse_one(
         isinstance(sample_id, bool) or not isinstance(sample_id, str | int)
     ):
         raise _Bad(
-            "id", RejectReason.WRONG_TYPE, f"expected a string or integer, got {_kind(sample_id)}"
+            "id", RejectReason.WRONG_TYPE, f"expected a string or integer, got {kind_of(sample_id)}"
         )
     if sample_id is not None:
         sample_id = _short(str(sample_id), "id", limit)
@@ -462,22 +481,7 @@ def validate_samples(
 
     Raises ``InvalidRequest`` when the body as a whole is unusable.
     """
-    if not isinstance(payload, dict):
-        raise InvalidRequest(422, "invalid_body", "(body)", "expected an object with 'samples'")
-    samples = payload.get("samples")
-    if samples is None:
-        raise InvalidRequest(422, "invalid_body", "samples", "missing 'samples'")
-    if not isinstance(samples, list):
-        raise InvalidRequest(
-            422, "invalid_body", "samples", f"expected an array, got {_kind(samples)}"
-        )
-    if len(samples) > max_samples:
-        raise InvalidRequest(
-            413,
-            "too_many_samples",
-            "samples",
-            f"{len(samples)} samples exceed the limit {max_samples}",
-        )
+    samples = body_items(payload, "samples", max_samples, "too_many_samples")
     if len(samples) >= _COLUMNAR_FROM:
         batch = columnar_batch(samples, schema, max_value_bytes)
         if batch is not None:
