@@ -7,7 +7,8 @@ their own conftest; see ``tests/integration/README.md`` for how each component s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from drift.alerting.ports import AlertSink
 from drift.config import Settings, settings_from_mapping
 from drift.service.app import create_app
 from drift.service.service import DriftService
@@ -35,6 +37,28 @@ def wait_until(
             return
         time.sleep(0.01)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def started_service(
+    settings: Settings, alert_sinks: Mapping[str, AlertSink] | None = None
+) -> DriftService:
+    """A service started with its references loaded (not in the background); the caller stops
+    it. ``alert_sinks`` as for ``DriftService`` (None: the sinks the settings configure)."""
+    svc = DriftService(settings, alert_sinks=alert_sinks)
+    svc.start(load_in_background=False)
+    return svc
+
+
+@contextmanager
+def running_service(
+    settings: Settings, alert_sinks: Mapping[str, AlertSink] | None = None
+) -> Iterator[DriftService]:
+    """``started_service(settings, alert_sinks)``, stopped when the ``with`` ends."""
+    svc = started_service(settings, alert_sinks)
+    try:
+        yield svc
+    finally:
+        svc.stop()
 
 
 def reference_frame(rows: int = 800, seed: int = 1) -> pd.DataFrame:
@@ -95,12 +119,8 @@ def settings(reference_csv: Path) -> Settings:
 
 @pytest.fixture
 def service(settings: Settings) -> Iterator[DriftService]:
-    svc = DriftService(settings)
-    svc.start(load_in_background=False)
-    try:
+    with running_service(settings) as svc:
         yield svc
-    finally:
-        svc.stop()
 
 
 @pytest.fixture
@@ -129,9 +149,5 @@ def iris_csv(tmp_path: Path) -> Path:
 def iris_service(iris_csv: Path) -> Iterator[DriftService]:
     from tests.service.test_cloudevents_api import iris_settings
 
-    svc = DriftService(iris_settings(iris_csv))
-    svc.start(load_in_background=False)
-    try:
+    with running_service(iris_settings(iris_csv)) as svc:
         yield svc
-    finally:
-        svc.stop()

@@ -19,11 +19,10 @@ from drift.alerting.testing import RecordingSink
 from drift.config import Settings, settings_from_mapping
 from drift.errors import ConfigError
 from drift.retry import RetryPolicy
-from drift.service.service import DriftService
 from exporters.alerts.delivery import DeliveryWorker
 from exporters.prometheus.collector import ServiceMetrics
 from tests.alerting_data import firing_and_resolved
-from tests.conftest import wait_until
+from tests.conftest import started_service, wait_until
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05, multiplier=2, jitter=0.5, max_age=60)
 SLACK = 1.0  # seconds a stop may take beyond its budget on a loaded machine
@@ -239,15 +238,9 @@ def service_settings(reference_csv: Path, server: dict[str, object] | None = Non
     )
 
 
-def started(settings: Settings, sinks: dict[str, AlertSink]) -> DriftService:
-    svc = DriftService(settings, alert_sinks=sinks)
-    svc.start(load_in_background=False)
-    return svc
-
-
 def test_service_stop_drains_a_slow_sink_within_its_budget(reference_csv: Path) -> None:
     slow, fast = SlowSink("slack", seconds=0.05), RecordingSink("kafka")
-    svc = started(service_settings(reference_csv), {"slack": slow, "kafka": fast})
+    svc = started_service(service_settings(reference_csv), {"slack": slow, "kafka": fast})
     firing, _ = firing_and_resolved("credit-scoring")
     for _ in range(20):
         svc.alerts.dispatch(firing)
@@ -265,7 +258,7 @@ def test_service_stop_drains_a_slow_sink_within_its_budget(reference_csv: Path) 
 
 def test_service_stop_with_a_hanging_sink_returns_at_the_budget(reference_csv: Path) -> None:
     hanging, fast = HangingSink("slack"), RecordingSink("kafka")
-    svc = started(service_settings(reference_csv), {"slack": hanging, "kafka": fast})
+    svc = started_service(service_settings(reference_csv), {"slack": hanging, "kafka": fast})
     firing, _ = firing_and_resolved("credit-scoring")
     try:
         for _ in range(30):
@@ -286,7 +279,7 @@ def test_service_stop_with_a_hanging_sink_returns_at_the_budget(reference_csv: P
 def test_service_stop_without_a_budget_uses_the_configured_one(reference_csv: Path) -> None:
     settings = service_settings(reference_csv, {"shutdown_timeout_seconds": 0.5})
     hanging = HangingSink("slack")
-    svc = started(settings, {"slack": hanging})
+    svc = started_service(settings, {"slack": hanging})
     try:
         svc.alerts.dispatch(firing_and_resolved("credit-scoring")[0])
         assert hanging.entered.wait(10), "the worker never called send"

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from drift.client import DriftClient
-from drift.config import AuthConfig, TokenConfig, settings_from_mapping
+from drift.config import AuthConfig, Settings, TokenConfig, settings_from_mapping
 from drift.errors import ConfigError
 from drift.redact import redact
 from drift.service.app import create_app
@@ -26,6 +26,7 @@ from drift.service.auth import (
     route_class,
 )
 from drift.service.service import DriftService
+from tests.conftest import running_service, started_service
 from tests.ingest.test_cloudevents import load_fixture
 from tests.service.test_cloudevents_api import FEATURES, iris_settings
 from tests.service.test_fastpath import Running, request
@@ -182,21 +183,21 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-def authed_service(iris_csv: Path, **overrides: object) -> DriftService:
+def authed_settings(iris_csv: Path, **overrides: object) -> Settings:
     settings = iris_settings(iris_csv)
     server = settings.server.model_copy(update={"auth": auth(**overrides)})
-    svc = DriftService(settings.model_copy(update={"server": server}))
-    svc.start(load_in_background=False)
-    return svc
+    return settings.model_copy(update={"server": server})
+
+
+def authed_service(iris_csv: Path, **overrides: object) -> DriftService:
+    """A started service with ``auth(**overrides)``; the caller stops it."""
+    return started_service(authed_settings(iris_csv, **overrides))
 
 
 @pytest.fixture
 def authed(iris_csv: Path) -> Iterator[DriftService]:
-    svc = authed_service(iris_csv)
-    try:
+    with running_service(authed_settings(iris_csv)) as svc:
         yield svc
-    finally:
-        svc.stop()
 
 
 def unauthorized(svc: DriftService) -> float:

@@ -25,13 +25,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from drift.config import settings_from_mapping
-from drift.service.app import create_app
 from drift.service.service import DriftService
-from tests.conftest import wait_until
+from tests.conftest import running_service, wait_until
 from tests.ingest.test_cloudevents import load_fixture
+from tests.service.test_cloudevents_api import FEATURES, model
 from tests.service.test_fastpath import Running, request
 
-FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 PAD = (
     "x" * 70_000
 )  # makes a body large (over jsonbody.SLICE_BYTES): decoded in slices, off the loop
@@ -39,36 +38,16 @@ PAD = (
 
 @pytest.fixture
 def service(iris_csv: Path) -> Iterator[DriftService]:
+    """The iris model of the CloudEvents tests, bodies up to 4 MiB (``client`` serves it)."""
+    kserve = {"inference_service": "sklearn-iris", "features": FEATURES}
     settings = settings_from_mapping(
         {
             "server": {"max_body_bytes": 4 * 1024 * 1024},
-            "models": {
-                "iris": {
-                    "reference": {"path": str(iris_csv)},
-                    "columns": {
-                        "numerical": FEATURES,
-                        "categorical": [],
-                        "prediction": "species",
-                        "prediction_type": "categorical",
-                    },
-                    "window": {"size": 100, "step": 2},
-                    "kserve": {"inference_service": "sklearn-iris", "features": FEATURES},
-                }
-            },
+            "models": {"iris": model(iris_csv, "species", "categorical", kserve=kserve)},
         }
     )
-    svc = DriftService(settings)
-    svc.start(load_in_background=False)
-    try:
+    with running_service(settings) as svc:
         yield svc
-    finally:
-        svc.stop()
-
-
-@pytest.fixture
-def client(service: DriftService) -> Iterator[TestClient]:
-    with TestClient(create_app(service, manage_lifecycle=False)) as test_client:
-        yield test_client
 
 
 @pytest.fixture
@@ -200,6 +179,16 @@ HOSTILE = [
 HOSTILE_IDS = [h.name for h in HOSTILE]
 
 
+def not_said_to_be_json(route: Route, content_type: str | None) -> dict[str, str]:
+    """The route's headers without ``ce-*`` (no binary-mode event) and with ``content_type``
+    instead of its JSON type (None: no content-type)."""
+    headers = {k: v for k, v in route.headers.items() if not k.startswith("ce-")}
+    headers.pop("content-type")
+    if content_type is not None:
+        headers["content-type"] = content_type
+    return headers
+
+
 def check_refused(status: int, answer: dict[str, Any], route: Route, hostile: Hostile) -> None:
     where = f"{route.name}, {hostile.name}"
     assert status == 400, (where, answer)
@@ -242,10 +231,7 @@ def test_a_body_that_is_not_said_to_be_json_is_a_counted_415(
     client: TestClient, service: DriftService, route: Route, content_type: str | None
 ) -> None:
     """Without ``ce-*`` headers (binary mode) the CloudEvents routes take only JSON types too."""
-    headers = {k: v for k, v in route.headers.items() if not k.startswith("ce-")}
-    headers.pop("content-type")
-    if content_type is not None:
-        headers["content-type"] = content_type
+    headers = not_said_to_be_json(route, content_type)
     before = rejected(service, "unsupported_media_type")
     response = client.post(route.path, content=route.body(b"1.5"), headers=headers)
     assert response.status_code == 415
@@ -446,10 +432,7 @@ def test_a_large_chunked_body_is_handed_to_the_asgi_route(
 def test_not_json_over_a_socket_is_a_counted_415_without_cors(
     server: Running, service: DriftService, route: Route, content_type: str | None
 ) -> None:
-    headers = {k: v for k, v in route.headers.items() if not k.startswith("ce-")}
-    headers.pop("content-type")
-    if content_type is not None:
-        headers["content-type"] = content_type
+    headers = not_said_to_be_json(route, content_type)
     before = rejected(service, "unsupported_media_type")
     headers["origin"] = "https://evil.example"
     status, answer, answer_headers = _post(server, route.path, headers, route.body(b"1.5"))

@@ -25,7 +25,7 @@ from drift.service import fastpath
 from drift.service.app import create_app
 from drift.service.cloudevents import CloudEventsEndpoint
 from drift.service.service import DriftService
-from tests.conftest import wait_until
+from tests.conftest import started_service, wait_until
 from tests.ingest.test_cloudevents import FIXTURES, load_fixture
 from tests.service.test_cloudevents_api import iris_settings
 
@@ -156,12 +156,6 @@ def request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
 
 
-def started(path: Path) -> DriftService:
-    svc = DriftService(iris_settings(path))
-    svc.start(load_in_background=False)
-    return svc
-
-
 @pytest.fixture
 def running(iris_service: DriftService) -> Iterator[Running]:
     server = Running(iris_service)
@@ -183,7 +177,9 @@ def test_every_fixture_gets_the_answer_the_asgi_route_gives(iris_csv: Path) -> N
     """Each event three ways: whole in one segment (answered by ``_serve_whole``), split in the
     middle of its headers (parsed by httptools, answered in its callbacks), and through the ASGI
     route (TestClient); the answers and the windows must be the same."""
-    whole_service, split_service, asgi_service = (started(iris_csv) for _ in range(3))
+    whole_service, split_service, asgi_service = (
+        started_service(iris_settings(iris_csv)) for _ in range(3)
+    )
     whole, split = Running(whole_service), Running(split_service)
     whole_conn, split_conn = whole.connect(), split.connect()
     try:
@@ -419,7 +415,7 @@ PLAIN_AFTER_ALL = {"empty header value", "tab before the value"}  # _serve_whole
 def test_odd_requests_get_what_plain_uvicorn_answers(iris_csv: Path, case: str) -> None:
     """What ``_serve_whole`` does not take must reach httptools intact: the sidecar answers
     these as the same app under uvicorn's own httptools protocol does."""
-    fast_service, plain_service = started(iris_csv), started(iris_csv)
+    fast_service, plain_service = (started_service(iris_settings(iris_csv)) for _ in range(2))
     fast, plain = Running(fast_service), Running(plain_service, fast=False)
     answers = []
     try:

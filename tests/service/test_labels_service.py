@@ -22,7 +22,7 @@ from drift.config import settings_from_mapping
 from drift.service.app import create_app
 from drift.service.service import DriftService
 from tests.alerting.test_alerting_event import assert_valid
-from tests.conftest import wait_until
+from tests.conftest import running_service, started_service, wait_until
 
 MODEL = "churn"
 
@@ -42,6 +42,21 @@ def classification_reference(rows: int = 600, seed: int = 4) -> pd.DataFrame:
     )
 
 
+def churn_model(path: Path, **columns: object) -> dict[str, object]:
+    """The churn model's reference (a ``classification_reference()`` at ``path``) and columns:
+    a class prediction, with ``columns`` added (target, scores)."""
+    return {
+        "reference": {"path": str(path)},
+        "columns": {
+            "numerical": ["age"],
+            "categorical": ["city"],
+            "prediction": "pred",
+            "prediction_type": "categorical",
+            **columns,
+        },
+    }
+
+
 @pytest.fixture
 def labelled(tmp_path: Path) -> Iterator[tuple[DriftService, pd.DataFrame]]:
     frame = classification_reference()
@@ -51,15 +66,7 @@ def labelled(tmp_path: Path) -> Iterator[tuple[DriftService, pd.DataFrame]]:
         {
             "models": {
                 MODEL: {
-                    "reference": {"path": str(path)},
-                    "columns": {
-                        "numerical": ["age"],
-                        "categorical": ["city"],
-                        "prediction": "pred",
-                        "prediction_type": "categorical",
-                        "target": "truth",
-                        "scores": {"1": "proba"},
-                    },
+                    **churn_model(path, target="truth", scores={"1": "proba"}),
                     "window": {"size": 1000, "step": 1000},
                     "performance": {
                         "min_samples": 20,
@@ -71,12 +78,8 @@ def labelled(tmp_path: Path) -> Iterator[tuple[DriftService, pd.DataFrame]]:
             }
         }
     )
-    service = DriftService(settings)
-    service.start(load_in_background=False)
-    try:
+    with running_service(settings) as service:
         yield service, frame
-    finally:
-        service.stop()
 
 
 def samples(
@@ -249,14 +252,7 @@ def test_a_performance_drop_fires_a_native_alert_and_resolves(tmp_path: Path) ->
             "alerts": {"fire_after": 2, "resolve_after": 1, "kinds": ["performance"]},
             "models": {
                 MODEL: {
-                    "reference": {"path": str(path)},
-                    "columns": {
-                        "numerical": ["age"],
-                        "categorical": ["city"],
-                        "prediction": "pred",
-                        "prediction_type": "categorical",
-                        "target": "truth",
-                    },
+                    **churn_model(path, target="truth"),
                     "performance": {
                         "min_samples": 20,
                         "window": 40,
@@ -267,8 +263,7 @@ def test_a_performance_drop_fires_a_native_alert_and_resolves(tmp_path: Path) ->
         }
     )
     sink = RecordingSink()
-    service = DriftService(settings, alert_sinks={"memory": sink})
-    service.start(load_in_background=False)
+    service = started_service(settings, {"memory": sink})
     try:
 
         def round_of(start: int, correct: bool) -> None:
@@ -344,13 +339,7 @@ def byte_capped(path: Path, max_pending_bytes: int) -> DriftService:
         {
             "models": {
                 MODEL: {
-                    "reference": {"path": str(path)},
-                    "columns": {
-                        "numerical": ["age"],
-                        "categorical": ["city"],
-                        "prediction": "pred",
-                        "prediction_type": "categorical",
-                    },
+                    **churn_model(path),
                     "performance": {"max_pending_bytes": max_pending_bytes},
                 }
             }

@@ -9,7 +9,6 @@ import io
 import json
 import logging
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from drift.service.state import (
     write_snapshot,
 )
 from tests.conftest import reference_frame, wait_until
+from tests.service.conftest import start
 
 MODEL = "m"
 
@@ -155,22 +155,6 @@ def make_settings(
             "models": {MODEL: model},
         }
     )
-
-
-@pytest.fixture
-def services() -> Iterator[list[DriftService]]:
-    """Services the test starts; stopped at the end (a 'killed' one too: threads end)."""
-    started: list[DriftService] = []
-    yield started
-    for svc in started:
-        svc.stop(2.0)
-
-
-def start(services: list[DriftService], settings: Settings) -> DriftService:
-    svc = DriftService(settings)
-    svc.start(load_in_background=False)
-    services.append(svc)
-    return svc
 
 
 def samples(n: int, prefix: str, drifted: bool = True) -> dict[str, Any]:

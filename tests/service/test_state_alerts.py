@@ -5,20 +5,17 @@ with a hanging sink saves the queue, and the next start delivers every notificat
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from drift.alerting.notification import Status
-from drift.alerting.ports import AlertSink
 from drift.alerting.testing import RecordingSink
 from drift.config import Settings, settings_from_mapping
 from drift.service.service import DriftService
 from tests.alerting_data import firing_and_resolved
 from tests.conftest import reference_frame, sample, wait_until
 from tests.exporters.test_alerting_delivery_shutdown import HangingSink
+from tests.service.conftest import start
 
 MODEL = "m"
 
@@ -44,23 +41,6 @@ def make_settings(tmp_path: Path, **alerts: Any) -> Settings:
             },
         }
     )
-
-
-@pytest.fixture
-def services() -> Iterator[list[DriftService]]:
-    started: list[DriftService] = []
-    yield started
-    for svc in started:
-        svc.stop(2.0)
-
-
-def start(
-    services: list[DriftService], settings: Settings, sinks: dict[str, AlertSink]
-) -> DriftService:
-    svc = DriftService(settings, alert_sinks=sinks)
-    svc.start(load_in_background=False)
-    services.append(svc)
-    return svc
 
 
 def batch(drifted: bool) -> dict[str, Any]:

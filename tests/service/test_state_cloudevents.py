@@ -7,7 +7,6 @@ Counted once per start under ``drift_state_restore_total{model="(cloudevents)"}`
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,19 +45,11 @@ def make_settings(csv: Path, tmp_path: Path, **iris: Any) -> Settings:
     )
 
 
-@pytest.fixture
-def services() -> Iterator[list[DriftService]]:
-    started: list[DriftService] = []
-    yield started
-    for svc in started:
-        svc.stop(2.0)
-
-
 def start(
     services: list[DriftService], settings: Settings, ingest_first: bool = False
 ) -> tuple[DriftService, CloudEventsIngest]:
     """A started service and its collector; ``ingest_first``: the collector made before the
-    start (as the app does), else after it (restored when attached)."""
+    start (as the app does), else after it (restored when attached); stopped by ``services``."""
     svc = DriftService(settings)
     ingest = CloudEventsIngest(svc) if ingest_first else None
     svc.start(load_in_background=False)

@@ -6,7 +6,6 @@ estimates after the restart equal those of a service that never stopped; a chang
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from drift.alerting.testing import RecordingSink
 from drift.config import Settings, settings_from_mapping
 from drift.service.service import DriftService
 from drift.service.state import read_snapshot, write_snapshot
-from tests.conftest import wait_until
+from tests.conftest import started_service, wait_until
 from tests.service.test_estimation import CLASSIFIER, classifier_frame, samples
 from tests.service.test_estimation_alerts import unsure
 
@@ -46,20 +45,13 @@ def make_settings(tmp_path: Path, **estimation: Any) -> Settings:
     )
 
 
-@pytest.fixture
-def started() -> Iterator[list[DriftService]]:
-    services: list[DriftService] = []
-    yield services
-    for service in services:
-        service.stop(2.0)
-
-
 def start(
-    started: list[DriftService], settings: Settings, sink: RecordingSink | None = None
+    services: list[DriftService], settings: Settings, sink: RecordingSink | None = None
 ) -> DriftService:
-    service = DriftService(settings, alert_sinks={"memory": sink or RecordingSink()})
-    service.start(load_in_background=False)
-    started.append(service)
+    """A service stopped by the ``services`` fixture, its alerts sent to ``sink`` (or to a
+    memory sink nobody reads)."""
+    service = started_service(settings, {"memory": sink or RecordingSink()})
+    services.append(service)
     return service
 
 
@@ -73,10 +65,10 @@ def feed(service: DriftService, frame: pd.DataFrame) -> None:
 
 
 def snapshotted(
-    started: list[DriftService], settings: Settings, frame: pd.DataFrame
+    services: list[DriftService], settings: Settings, frame: pd.DataFrame
 ) -> DriftService:
     """A service fed ``frame`` whose snapshot is written (then 'killed': never stopped)."""
-    service = start(started, settings)
+    service = start(services, settings)
     feed(service, frame)
     assert service.state is not None
     assert service.state.snapshot("m")
@@ -84,15 +76,15 @@ def snapshotted(
 
 
 def test_a_restart_restores_the_scores_and_the_latest_estimate(
-    tmp_path: Path, started: list[DriftService]
+    tmp_path: Path, services: list[DriftService]
 ) -> None:
     settings = make_settings(tmp_path)
-    old = snapshotted(started, settings, classifier_frame(300, 2))
+    old = snapshotted(services, settings, classifier_frame(300, 2))
     saved = old.estimation["m"].to_state()
     assert saved is not None
     assert len(saved["predictions"]) == 300
     # kill -9: no stop, the periodic snapshot is what is left
-    new = start(started, settings)
+    new = start(services, settings)
     assert new.readiness()[0]
     assert new.estimation["m"].latest == old.estimation["m"].latest  # /estimation at once
     again = new.estimation["m"].to_state()
@@ -114,11 +106,11 @@ def test_a_restart_restores_the_scores_and_the_latest_estimate(
 
 
 def test_a_firing_estimate_alert_is_not_sent_again_after_a_restart(
-    tmp_path: Path, started: list[DriftService]
+    tmp_path: Path, services: list[DriftService]
 ) -> None:
     settings = make_settings(tmp_path)
     before = RecordingSink()
-    old = start(started, settings, before)
+    old = start(services, settings, before)
     feed(old, unsure(2 * STEP, 4))  # two degraded windows: fire_after 2
     wait_until(lambda: len(before.delivered) == 1, what="the firing notification")
     (firing,) = before.delivered
@@ -127,7 +119,7 @@ def test_a_firing_estimate_alert_is_not_sent_again_after_a_restart(
     assert old.state.snapshot("m")
 
     after = RecordingSink()
-    new = start(started, settings, after)
+    new = start(services, settings, after)
     feed(new, unsure(STEP, 5))  # still degraded: no second FIRING
     assert after.delivered == []
     feed(new, classifier_frame(4 * STEP, 6))  # the window recovers: resolved, same episode
@@ -138,11 +130,11 @@ def test_a_firing_estimate_alert_is_not_sent_again_after_a_restart(
 
 
 def test_a_changed_estimation_section_discards_only_the_estimation_state(
-    tmp_path: Path, started: list[DriftService], caplog: pytest.LogCaptureFixture
+    tmp_path: Path, services: list[DriftService], caplog: pytest.LogCaptureFixture
 ) -> None:
-    snapshotted(started, make_settings(tmp_path), classifier_frame(200, 7))
+    snapshotted(services, make_settings(tmp_path), classifier_frame(200, 7))
     with caplog.at_level(logging.WARNING, logger="drift.service.state"):
-        new = start(started, make_settings(tmp_path, threshold_std=2.0))
+        new = start(services, make_settings(tmp_path, threshold_std=2.0))
     assert "saved estimation state discarded: estimation changed" in caplog.text
     assert new.monitors["m"].window_samples == 200  # the window is restored
     assert new.estimation["m"].latest is None
@@ -160,20 +152,20 @@ def test_a_changed_estimation_section_discards_only_the_estimation_state(
 )
 def test_a_damaged_estimation_part_is_logged_and_the_window_restored(
     tmp_path: Path,
-    started: list[DriftService],
+    services: list[DriftService],
     caplog: pytest.LogCaptureFixture,
     damage: Any,
     expected: str,
 ) -> None:
     settings = make_settings(tmp_path)
-    old = snapshotted(started, settings, classifier_frame(200, 8))
+    old = snapshotted(services, settings, classifier_frame(200, 8))
     assert old.state is not None
     path = old.state.path("m")
     document = read_snapshot(path)
     damage(document["drift"]["state"]["estimation"]["state"])
     write_snapshot(path, document)
     with caplog.at_level(logging.WARNING, logger="drift.service.state"):
-        new = start(started, settings)
+        new = start(services, settings)
     assert "saved estimation state not usable" in caplog.text
     assert expected in caplog.text
     assert new.monitors["m"].window_samples == 200
