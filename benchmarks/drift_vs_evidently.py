@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +37,7 @@ from footprint import (
     monitor_memory,
     window_memory,
 )
+from host import cpu_model
 from ours import MODEL, OPTIONS, batches, filled_window, new_monitor, reference_profile
 from peer import (
     Evidently,
@@ -287,16 +287,8 @@ def profile_steps(profile: ReferenceProfile, current: pd.DataFrame, repeats: int
 
 
 def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return (
-        f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy "
+        f"{cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, numpy "
         f"{np.__version__}, pandas {pd.__version__}, scipy {version('scipy')}"
     )
 

@@ -13,7 +13,6 @@ import tempfile
 import time
 import tracemalloc
 import types
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,12 @@ from workload import CATEGORICAL, NUMERICAL, PREDICTED_CLASS, SCORE, column_list
 
 from drift.core.reference import ReferenceProfile
 from drift.ingest.samples import Batch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.components import stop_process, wait_for_ok  # noqa: E402
 
 # ------------------------------------------------------------------------------ window memory
 
@@ -181,14 +186,6 @@ def sidecar_command() -> list[str]:
     return [sys.executable, "-m", "drift.cli"]
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1.0) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
 def start_sidecar(config: Path, logfile: Path, env: dict[str, str]) -> float:
     """Start ``drift-sidecar serve`` on a free port, poll ``/readyz`` every 5 ms until it is
     200, scrape ``/metrics`` once, stop the process (by its PID); the seconds to ready."""
@@ -202,22 +199,12 @@ def start_sidecar(config: Path, logfile: Path, env: dict[str, str]) -> float:
             command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
         )
     try:
-        while not _ready(f"{url}/readyz"):
-            if process.poll() is not None:
-                raise RuntimeError(f"the sidecar exited:\n{logfile.read_text(errors='replace')}")
-            if time.perf_counter() - started > 60.0:
-                raise RuntimeError(f"not ready in 60 s:\n{logfile.read_text(errors='replace')}")
-            time.sleep(0.005)
+        wait_for_ok(f"{url}/readyz", process, 60.0, interval=0.005, log=logfile)
         seconds = time.perf_counter() - started
         with urllib.request.urlopen(f"{url}/metrics", timeout=5.0) as response:
             response.read()
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
     return seconds
 
 

@@ -44,7 +44,9 @@ from typing import Any
 import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks.host import cpu_model
 from benchmarks.loadgen import FEATURES, PREDICTION, SAMPLES_PER_BATCH, reference_frame
+from tests.components import wait_for_ok
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "bench"
@@ -127,18 +129,10 @@ def get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> float:
+    """Seconds until ``GET /readyz`` answers 200 (polled every 50 ms, at most 120 s)."""
     started = time.perf_counter()
-    while True:
-        try:
-            if get(f"{url}/readyz", timeout=1.0)[0] == 200:
-                return time.perf_counter() - started
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if process.poll() is not None:
-            raise RuntimeError(f"the sidecar exited:\n{log.read_text(errors='replace')}")
-        if time.perf_counter() - started > 120.0:
-            raise RuntimeError(f"not ready in 120 s:\n{log.read_text(errors='replace')}")
-        time.sleep(0.05)
+    wait_for_ok(f"{url}/readyz", process, 120.0, interval=0.05, log=log)
+    return time.perf_counter() - started
 
 
 def rss_bytes(pid: int) -> int:
@@ -475,13 +469,8 @@ def verdicts(o: Outcome) -> list[tuple[bool, str]]:
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
     return (
-        f"{model}, {os.cpu_count()} cores; Python {platform.python_version()}, uvicorn "
+        f"{cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}, uvicorn "
         f"{version('uvicorn')}, fastapi {version('fastapi')}, starlette {version('starlette')}"
     )
 

@@ -41,6 +41,7 @@ import pandas as pd
 from footprint import free_port, sidecar_command
 
 from drift.service.state import read_snapshot
+from tests.components import wait_for_ok  # footprint put the repository root on sys.path
 
 MODEL = "m"
 NUMERICAL = [f"x{i}" for i in range(10)]
@@ -119,18 +120,8 @@ class Sidecar:
 
     def ready(self, limit: float = 120.0) -> float:
         """Seconds from Popen to the first 200 of /readyz."""
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=1.0) as response:
-                    if response.status == 200:
-                        return time.perf_counter() - self.started
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the sidecar exited:\n{self.logfile.read_text()}")
-            if time.perf_counter() - self.started > limit:
-                raise RuntimeError(f"not ready in {limit:.0f} s:\n{self.logfile.read_text()}")
-            time.sleep(0.005)
+        wait_for_ok(f"{self.url}/readyz", self.process, limit, interval=0.005, log=self.logfile)
+        return time.perf_counter() - self.started
 
     def kill_9(self) -> None:
         self.process.send_signal(signal.SIGKILL)

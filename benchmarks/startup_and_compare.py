@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from footprint import _ready, free_port, start_sidecar
+from footprint import free_port, start_sidecar
+from host import cpu_model
 from ours import APPEND_BATCH
 from peer import agreement, evidently_columns, import_evidently, our_columns, third_party_warnings
 from workload import CATEGORICAL, NUMERICAL, SCORE, workload
@@ -49,6 +50,7 @@ from drift.core.report import DriftReport
 from drift.core.window import CountWindow
 from drift.ingest.samples import Batch
 from drift.service.monitor import ModelMonitor
+from tests.components import stop_process, wait_for_ok  # footprint put the root on sys.path
 
 COLUMNS = [*NUMERICAL, *CATEGORICAL, SCORE]  # 26: 20 numerical, 5 string categorical, a score
 ROLES = ColumnsConfig(
@@ -202,14 +204,10 @@ def modules_until_ready(config: Path, workdir: Path) -> list[str]:
     with logfile.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
-        started = time.perf_counter()
-        while not _ready(f"http://127.0.0.1:{port}/readyz"):
-            if process.poll() is not None or time.perf_counter() - started > 60:
-                raise RuntimeError(logfile.read_text(errors="replace"))
-            time.sleep(0.005)
+        url = f"http://127.0.0.1:{port}/readyz"
+        wait_for_ok(url, process, 60.0, interval=0.005, log=logfile)
     finally:
-        process.terminate()
-        process.wait(10)
+        stop_process(process)
     names = []
     for line in logfile.read_text(errors="replace").splitlines():
         if line.startswith("import time:") and line.count("|") == 2:
@@ -408,16 +406,8 @@ class Report:
 
 
 def machine() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return (
-        f"{cpu}, {os.cpu_count()} cores ({worker_count()} column threads); Python "
+        f"{cpu_model()}, {os.cpu_count()} cores ({worker_count()} column threads); Python "
         f"{platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
         f"pyarrow {version('pyarrow')}, scipy {version('scipy')}, evidently {version('evidently')}"
     )

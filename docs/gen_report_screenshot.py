@@ -23,13 +23,17 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.chromium import chromium_command  # noqa: E402
+from tests.components import stop_process, wait_for_ok  # noqa: E402
+
 EXAMPLES = ROOT / "docs" / "examples"
 OUTPUT = ROOT / "docs" / "img" / "report.png"
 MODEL = "credit-scoring"
@@ -41,16 +45,7 @@ models:
     columns: {{numerical: [age, income], categorical: [city], prediction: score}}
     window: {{size: 500, step: 100}}
 """
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
+SCREENSHOT_FLAGS = (
     "--force-device-scale-factor=1",
     "--virtual-time-budget=20000",  # evidently draws its page with JavaScript
 )
@@ -68,19 +63,6 @@ def _call(url: str, body: Any = None) -> Any:
     request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
-
-
-def _wait(url: str, timeout: float, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the sidecar exited with {process.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer 200 within {timeout:.0f} s")
 
 
 def _samples() -> list[dict[str, Any]]:
@@ -115,40 +97,36 @@ def screenshot(out: Path) -> None:
         base = f"http://127.0.0.1:{port}"
         script = Path(sys.executable).with_name("drift-sidecar")
         command = [str(script), "serve", "--config", "config.yaml"]
-        with (home / "sidecar.log").open("wb") as log:
+        log = home / "sidecar.log"
+        with log.open("wb") as stream:
             sidecar = subprocess.Popen(
                 [*command, "--host", "127.0.0.1", "--port", str(port)],
                 cwd=home,
-                stdout=log,
+                stdout=stream,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
         try:
-            _wait(f"{base}/readyz", 30, sidecar)
+            wait_for_ok(f"{base}/readyz", sidecar, 30, log=log)
             _call(f"{base}/v1/models/{MODEL}/samples", {"samples": _samples()})
-            _wait(f"{base}/v1/models/{MODEL}/drift", 30, sidecar)
-            _wait(f"{base}/v1/models/{MODEL}/report", 60, sidecar)  # rendered once, then cached
-            profile = home / "chromium"
+            wait_for_ok(f"{base}/v1/models/{MODEL}/drift", sidecar, 30, log=log)
+            report = f"{base}/v1/models/{MODEL}/report"
+            wait_for_ok(report, sidecar, 60, log=log)  # rendered once, then cached
             subprocess.run(
-                [
+                chromium_command(
                     browser,
-                    *CHROMIUM_FLAGS,
-                    f"--user-data-dir={profile}",
+                    home / "chromium",
+                    *SCREENSHOT_FLAGS,
                     f"--window-size={WINDOW[0]},{WINDOW[1]}",
                     f"--screenshot={out}",
-                    f"{base}/v1/models/{MODEL}/report",
-                ],
+                    report,
+                ),
                 check=True,
                 capture_output=True,
                 timeout=120,
             )
         finally:
-            sidecar.terminate()
-            try:
-                sidecar.wait(10)
-            except subprocess.TimeoutExpired:
-                sidecar.kill()
-                sidecar.wait(10)
+            stop_process(sidecar)
 
 
 def main(argv: list[str] | None = None) -> int:

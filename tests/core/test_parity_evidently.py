@@ -29,7 +29,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_diabetes
 
 from drift.config import ColumnsConfig, DriftConfig, MethodChoice
 from drift.core.engine import evaluate
@@ -37,6 +36,7 @@ from drift.core.reference import build_profile
 from drift.core.report import DriftReport
 from drift.core.stattests import METHODS
 from drift.core.window import CountWindow
+from tests.core.diabetes_data import DIABETES_CATEGORICAL, DIABETES_NUMERICAL, diabetes
 from tests.core.evidently_peer import VALUE_DRIFT, PeerColumn, close, column_problems
 
 with warnings.catch_warnings():
@@ -159,32 +159,10 @@ def synthetic_case(drifted: bool, large: bool) -> Case:
     return Case(reference, current, SYN_NUMERICAL, SYN_CATEGORICAL, "label", "categorical")
 
 
-REAL_NUMERICAL = ["age", "bmi", "bp", "s1", "s5", "bp_class"]
-REAL_CATEGORICAL = ["sex", "obese", "age_band"]
-
-
-def diabetes() -> pd.DataFrame:
-    """scikit-learn's diabetes data set (442 patients, raw units) with derived columns of the
-    kinds the parity needs: an int categorical (sex), string categoricals with 2 and 5 values,
-    a numerical column with 4 values, and NaN / inf in numerical columns."""
-    frame = load_diabetes(as_frame=True, scaled=False).frame
-    frame["sex"] = frame["sex"].astype(int)
-    frame["obese"] = np.where(frame["bmi"] >= 30.0, "yes", "no")
-    frame["age_band"] = pd.cut(
-        frame["age"], [0, 30, 40, 50, 60, 100], labels=["<30", "30s", "40s", "50s", "60+"]
-    ).astype(str)
-    frame["bp_class"] = np.digitize(frame["bp"], [80.0, 95.0, 110.0]).astype(float)
-    rng = np.random.default_rng(42)
-    frame.loc[rng.random(len(frame)) < 0.04, "bmi"] = np.nan
-    frame.loc[rng.random(len(frame)) < 0.02, "s5"] = np.inf
-    frame.loc[rng.random(len(frame)) < 0.02, "s1"] = -np.inf
-    return frame
-
-
 def diabetes_case(drifted: bool, large: bool) -> Case:
     """180 patients in the current window, the other 262 (or those bootstrapped to
     LARGE_REFERENCE_ROWS) in the reference."""
-    frame = diabetes()
+    frame = diabetes(np.random.default_rng(42))
     rng = np.random.default_rng(7)
     if drifted:
         # older patients are over-represented in the current window: a real covariate shift
@@ -200,7 +178,7 @@ def diabetes_case(drifted: bool, large: bool) -> Case:
         current.loc[current.index[:6], "age_band"] = "unknown"  # unseen in the reference
     if large:
         reference = bootstrap(reference, LARGE_REFERENCE_ROWS, seed=3)
-    return Case(reference, current, REAL_NUMERICAL, REAL_CATEGORICAL, "target", "numerical")
+    return Case(reference, current, DIABETES_NUMERICAL, DIABETES_CATEGORICAL, "target", "numerical")
 
 
 # ------------------------------------------------------------------------- running both sides

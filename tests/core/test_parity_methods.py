@@ -40,13 +40,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_diabetes
 
 import drift
 from drift.core.columns import CategoricalData, ColumnType, NumericData
 from drift.core.report import DriftReport
 from drift.core.stattests import METHODS
 from drift.errors import ConfigError
+from tests.core.diabetes_data import DIABETES_CATEGORICAL, DIABETES_NUMERICAL, diabetes
 from tests.core.evidently_peer import VALUE_DRIFT, PeerColumn, close, column_problems
 
 with warnings.catch_warnings():
@@ -197,26 +197,11 @@ def equal_size_frames(drifted: bool, rows: int) -> Frames:
     return Frames(reference, current, SYN_NUMERICAL, SYN_CATEGORICAL)
 
 
-DIABETES_NUMERICAL = ["age", "bmi", "bp", "s1", "s5", "bp_class"]
-DIABETES_CATEGORICAL = ["sex", "obese", "age_band"]
-
-
 def diabetes_frames(drifted: bool, current_rows: int = 180) -> Frames:
-    """scikit-learn's diabetes data (442 patients, raw units) with derived columns: int
-    categorical (sex), string categoricals with 2 and 5 values, a numerical column with 4
-    values, and NaN / inf in numerical columns. Drifted: older patients are over-represented in
-    the current sample."""
-    frame = load_diabetes(as_frame=True, scaled=False).frame
-    frame["sex"] = frame["sex"].astype(int)
-    frame["obese"] = np.where(frame["bmi"] >= 30.0, "yes", "no")
-    frame["age_band"] = pd.cut(
-        frame["age"], [0, 30, 40, 50, 60, 100], labels=["<30", "30s", "40s", "50s", "60+"]
-    ).astype(str)
-    frame["bp_class"] = np.digitize(frame["bp"], [80.0, 95.0, 110.0]).astype(float)
-    rng = np.random.default_rng(42)
-    frame.loc[rng.random(len(frame)) < 0.04, "bmi"] = np.nan
-    frame.loc[rng.random(len(frame)) < 0.02, "s5"] = np.inf
-    frame.loc[rng.random(len(frame)) < 0.02, "s1"] = -np.inf
+    """scikit-learn's diabetes data (``tests/core/diabetes_data.py``). Drifted: older patients
+    are over-represented in the current sample."""
+    rng = np.random.default_rng(42)  # the missing cells, then the current sample
+    frame = diabetes(rng)
     weights = frame["age"].to_numpy() ** 3 if drifted else np.ones(len(frame))
     current_index = rng.choice(len(frame), current_rows, replace=False, p=weights / weights.sum())
     is_current = np.zeros(len(frame), dtype=bool)

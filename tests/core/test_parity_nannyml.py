@@ -23,7 +23,6 @@ NannyML's numbers, which is what these tests feed.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -32,14 +31,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-os.environ.setdefault("NML_DISABLE_USAGE_LOGGING", "1")  # NannyML phones home otherwise
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    import nannyml as nml
-
-from drift.core.estimation import CBPE_METRICS, fit_cbpe
-from drift.core.loss_estimation import QUIET_ONE_THREAD, fit_dle
-from drift.core.multivariate import DOMAIN_CLASSIFIER_PARAMS, classify_domain, fit_reconstruction
+from drift.core.estimation import CBPE_METRICS
+from drift.core.multivariate import classify_domain
+from tests.core.nannyml_peer import (
+    BINARY,
+    BINARY_FEATURES,
+    CAR_PRICE_FEATURES,
+    MULTICLASS,
+    nannyml_dle,
+    nannyml_domain_classifier,
+    nannyml_reconstruction,
+    nml,
+    our_dle,
+    our_reconstruction,
+    split,
+)
 
 CBPE_ABS = 1e-12
 DLE_REL = 1e-9
@@ -86,23 +92,11 @@ def assert_estimates_match(
 
 
 def test_cbpe_binary_matches_nannyml_per_chunk() -> None:
-    reference, analysis, _ = nml.load_synthetic_binary_classification_dataset()
+    reference, analysis, _ = BINARY.load()
     size = 5000
-    theirs = nml.CBPE(
-        y_pred_proba="y_pred_proba",
-        y_pred="y_pred",
-        y_true="work_home_actual",
-        problem_type="classification_binary",
-        metrics=list(CBPE_METRICS),
-        chunk_size=size,
-    ).fit(reference)
+    theirs = BINARY.nannyml_cbpe(reference, size)
     table = theirs.estimate(analysis).filter(period="analysis").to_df()
-    model = fit_cbpe(
-        reference["work_home_actual"].to_numpy(),
-        reference["y_pred"].to_numpy(),
-        reference["y_pred_proba"].to_numpy(),
-        chunk_size=size,
-    )
+    model = BINARY.our_cbpe(reference, size)
     # NannyML decides this reference needs calibration; so do we
     assert theirs.needs_calibration
     assert model.calibrators[0] is not None
@@ -119,29 +113,12 @@ def test_cbpe_binary_matches_nannyml_per_chunk() -> None:
 
 
 def test_cbpe_multiclass_matches_nannyml_per_chunk() -> None:
-    reference, analysis, _ = nml.load_synthetic_multiclass_classification_dataset()
+    reference, analysis, _ = MULTICLASS.load()
     size = 6000
-    columns = {
-        label: f"y_pred_proba_{label}"
-        for label in ("prepaid_card", "highstreet_card", "upmarket_card")
-    }
-    theirs = nml.CBPE(
-        y_pred_proba=columns,
-        y_pred="y_pred",
-        y_true="y_true",
-        problem_type="classification_multiclass",
-        metrics=list(CBPE_METRICS),
-        chunk_size=size,
-    ).fit(reference)
+    theirs = MULTICLASS.nannyml_cbpe(reference, size)
     table = theirs.estimate(analysis).filter(period="analysis").to_df()
-    labels = sorted(columns)
-    score_columns = [columns[label] for label in labels]
-    model = fit_cbpe(
-        reference["y_true"].to_numpy(),
-        reference["y_pred"].to_numpy(),
-        reference[score_columns].to_numpy(),
-        chunk_size=size,
-    )
+    model = MULTICLASS.our_cbpe(reference, size)
+    labels = sorted(MULTICLASS.scores)
     assert model.classes == tuple(labels)
     calibrated = {
         label: type(c).__name__ == "IsotonicCalibrator" for label, c in theirs._calibrators.items()
@@ -153,35 +130,18 @@ def test_cbpe_multiclass_matches_nannyml_per_chunk() -> None:
     windows = chunks(analysis, size)
     assert len(windows) == len(table)
     for window, (_, row) in zip(windows, table.iterrows(), strict=True):
-        estimates = model.estimate(window["y_pred"].to_numpy(), window[score_columns].to_numpy())
+        scores = window[MULTICLASS.score_columns].to_numpy()
+        estimates = model.estimate(window["y_pred"].to_numpy(), scores)
         for estimate in estimates:
             assert_estimates_match(estimate, row, estimate.metric, abs_tol=CBPE_ABS)
 
 
 def test_dle_matches_nannyml_per_chunk() -> None:
     reference, analysis, _ = nml.load_synthetic_car_price_dataset()
-    features = ["car_age", "km_driven", "price_new", "accident_count", "door_count"]
-    categorical = ["fuel", "transmission"]
     size = 6000
-    # n_jobs and verbose change neither model (LightGBM is deterministic across thread
-    # counts); one thread keeps this test fast on a busy 2-core machine
-    theirs = nml.DLE(
-        feature_column_names=features + categorical,
-        y_pred="y_pred",
-        y_true="y_true",
-        metrics=["mae", "mse", "rmse"],
-        chunk_size=size,
-        hyperparameters=dict(QUIET_ONE_THREAD),
-    ).fit(reference)
+    theirs = nannyml_dle(reference, size)
     table = theirs.estimate(analysis).filter(period="analysis").to_df()
-    model = fit_dle(
-        reference,
-        features=features + categorical,
-        categorical=categorical,
-        prediction="y_pred",
-        target="y_true",
-        chunk_size=size,
-    )
+    model = our_dle(reference, size)
     windows = chunks(analysis, size)
     assert len(windows) == len(table)
     alerts = 0
@@ -195,32 +155,8 @@ def test_dle_matches_nannyml_per_chunk() -> None:
 @pytest.mark.parametrize(
     ("loader", "features", "size"),
     [
-        (
-            nml.load_synthetic_binary_classification_dataset,
-            [
-                "distance_from_office",
-                "salary_range",
-                "gas_price_per_litre",
-                "public_transportation_cost",
-                "wfh_prev_workday",
-                "workday",
-                "tenure",
-            ],
-            5000,
-        ),
-        (
-            nml.load_synthetic_car_price_dataset,
-            [
-                "car_age",
-                "km_driven",
-                "price_new",
-                "accident_count",
-                "door_count",
-                "fuel",
-                "transmission",
-            ],
-            6000,
-        ),
+        (BINARY.load, BINARY_FEATURES, 5000),
+        (nml.load_synthetic_car_price_dataset, CAR_PRICE_FEATURES, 6000),
     ],
     ids=["binary", "car_price"],
 )
@@ -228,15 +164,9 @@ def test_reconstruction_error_matches_nannyml_per_chunk(
     loader: Any, features: list[str], size: int
 ) -> None:
     reference, analysis, _ = loader()
-    theirs = nml.DataReconstructionDriftCalculator(column_names=features, chunk_size=size)
-    theirs.fit(reference)
+    theirs = nannyml_reconstruction(reference, features, size)
     table = theirs.calculate(analysis).filter(period="analysis").to_df()
-    # NannyML's split: object, string, category and bool columns are categorical
-    categorical = [c for c in features if reference[c].dtype in ("object", "bool")]
-    numerical = [c for c in features if c not in categorical]
-    model = fit_reconstruction(
-        reference, numerical=numerical, categorical=categorical, chunk_size=size
-    )
+    model = our_reconstruction(reference, features, size)
     assert model.n_components == theirs._pca.n_components_
     assert model.thresholds.upper == pytest.approx(
         theirs.upper_threshold_value, rel=RECONSTRUCTION_REL
@@ -286,13 +216,9 @@ def test_a_joint_shift_no_univariate_test_sees_is_flagged_as_nannyml_flags_it() 
     assert not any(c.drifted for c in report.columns)
 
     size = 100
-    model = fit_reconstruction(
-        frame, numerical=list(frame.columns), categorical=[], chunk_size=size
-    )
-    theirs = nml.DataReconstructionDriftCalculator(
-        column_names=list(frame.columns), chunk_size=size
-    )
-    theirs.fit(frame)
+    model = our_reconstruction(frame, list(frame.columns), size)  # every column numerical
+    assert model.categorical == ()
+    theirs = nannyml_reconstruction(frame, list(frame.columns), size)
     table = theirs.calculate(shifted).filter(period="analysis").to_df()
     flagged = [model.score(window).alert for window in chunks(shifted, size)]
     assert flagged == table[("reconstruction_error", "alert")].astype(bool).tolist()
@@ -305,27 +231,13 @@ def test_a_joint_shift_no_univariate_test_sees_is_flagged_as_nannyml_flags_it() 
 def test_domain_classifier_matches_nannyml_per_chunk() -> None:
     """NannyML's DomainClassifierCalculator on a 5,000-row reference and three chunks of 1,000:
     the start of the analysis period, a chunk straddling the change, and the drifted end."""
-    reference, analysis, _ = nml.load_synthetic_binary_classification_dataset()
+    reference, analysis, _ = BINARY.load()
     reference = reference.iloc[:5000]
     analysis = analysis.iloc[[*range(0, 1500), *range(40_000, 41_500)]].reset_index(drop=True)
-    features = [
-        "distance_from_office",
-        "salary_range",
-        "gas_price_per_litre",
-        "public_transportation_cost",
-        "wfh_prev_workday",
-        "workday",
-        "tenure",
-    ]
     size = 1000
-    # NannyML's own default hyperparameters, on one thread and quiet (neither changes a model)
-    options = dict(DOMAIN_CLASSIFIER_PARAMS)
-    theirs = nml.DomainClassifierCalculator(
-        feature_column_names=features, chunk_size=size, hyperparameters=options
-    ).fit(reference)
+    theirs = nannyml_domain_classifier(reference, BINARY_FEATURES, size)
     table = theirs.calculate(analysis).filter(period="analysis").to_df()
-    categorical = [c for c in features if reference[c].dtype in ("object", "bool")]
-    numerical = [c for c in features if c not in categorical]
+    numerical, categorical = split(reference, BINARY_FEATURES)
     windows = chunks(analysis, size)
     assert len(windows) == len(table) == 3
     verdicts = []

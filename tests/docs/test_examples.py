@@ -33,19 +33,16 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
 from drift.config import Settings, load_settings, settings_from_mapping
 from drift.config.env import load_yaml
-from tests.components import stop_process
 from tests.docs.blocks import (
     ADDRESS,
     JSON,
@@ -59,7 +56,7 @@ from tests.docs.blocks import (
     console_commands,
     pages,
 )
-from tests.integration.conftest import free_port, serving
+from tests.integration.conftest import _start, _stop, _wait_http_ok, free_port, serving
 
 TIMEOUT = 90.0
 BIN = Path(sys.executable).parent
@@ -94,27 +91,13 @@ class Page:
 
     def _demo(self) -> str:
         port = free_port()
-        log = (self.scratch / "demo.log").open("wb")
-        self.stack.callback(log.close)
-        process = subprocess.Popen(
-            [str(BIN / "drift-sidecar"), "demo", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=self.scratch,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        self.stack.callback(stop_process, process)
-        deadline = time.monotonic() + 60
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                assert process.poll() is None, (self.scratch / "demo.log").read_text()
-                try:
-                    if client.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                        return f"127.0.0.1:{port}"
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-        pytest.fail(f"the demo is not ready after 60 s:\n{(self.scratch / 'demo.log').read_text()}")
+        command = [str(BIN / "drift-sidecar"), "demo", "--host", "127.0.0.1", "--port", str(port)]
+        address = f"127.0.0.1:{port}"
+        log = self.scratch / "demo.log"
+        running = _start("drift-sidecar demo", command, f"http://{address}", log, self.scratch)
+        self.stack.callback(_stop, running)
+        _wait_http_ok(running, "/readyz", 60.0)
+        return address
 
     def close(self) -> None:
         self.stack.close()

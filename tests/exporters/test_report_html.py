@@ -62,18 +62,16 @@ from exporters.report.safe_html import (
     script_hashes,
     script_json,
 )
+from tests.chromium import chromium_command
 from tests.components import missing_component
 from tests.conftest import sample, wait_until
 from tests.exporters.report_server import PAGE_PATH, serve_page
 from tests.integration.conftest import (
     REFERENCE_ROWS,
     Running,
-    _start,
-    _stop,
     _wait_http_ok,
-    free_port,
     make_rows,
-    sidecar_command,
+    serving,
     to_samples,
 )
 
@@ -391,17 +389,6 @@ def test_start_up_and_evaluation_do_not_import_evidently(reference_csv: Path) ->
 
 # ------------------------------------------------------------------- integration: real browser
 
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
 CHROMIUM_TIMEOUT = 90.0
 VIRTUAL_TIME = "--virtual-time-budget=10000"
 INTEGRATION_MODEL = "m1"
@@ -428,7 +415,7 @@ def run_chromium(chromium: str, profile: Path, *args: str) -> subprocess.Complet
     """One headless Chromium run with its own fresh profile directory."""
     profile.mkdir()
     done = subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+        chromium_command(chromium, profile, *args),
         capture_output=True,
         timeout=CHROMIUM_TIMEOUT,
         check=False,
@@ -545,24 +532,14 @@ def report_sidecar(tmp_path: Path) -> Iterator[Running]:
         f"    window: {{size: {WINDOW_SIZE}, step: 100}}\n",
         encoding="utf-8",
     )
-    port = free_port()
-    command = [
-        *sidecar_command(),
-        *("serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)),
-    ]
-    url = f"http://127.0.0.1:{port}"
-    running = _start("drift-sidecar", command, url, tmp_path / "sidecar.log", tmp_path)
-    try:
-        _wait_http_ok(running, "/readyz", 20.0)
+    with serving(config, tmp_path) as running:  # ready: /readyz answers 200
         samples = to_samples(make_rows(np.random.default_rng(9), WINDOW_SIZE, drifted=True), "s")
-        with httpx.Client(base_url=url, timeout=10.0) as api:
+        with httpx.Client(base_url=running.url, timeout=10.0) as api:
             path = f"/v1/models/{INTEGRATION_MODEL}/samples"
             response = api.post(path, json={"samples": samples})
             assert response.status_code == 200, response.text
         _wait_http_ok(running, f"/v1/models/{INTEGRATION_MODEL}/drift", 30.0)
         yield running
-    finally:
-        _stop(running)
 
 
 @pytest.mark.integration
