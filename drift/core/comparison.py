@@ -128,5 +128,7 @@ def compare(
     snapshot = snapshot_from_frame(profile, current, options.max_categories)
     window_size = max(1, len(current))
     if options.calibration is not None:  # thresholds calibrated to a window of this size
-        profile = dataclasses.replace(profile, calibration=calibrate(profile, options, window_size))
+        profile = dataclasses.replace(
+            profile, calibration=calibrate(profile, options, window_size, smallest=window_size)
+        )
     return evaluate(model, profile, snapshot, options, window_size=window_size, parallel=True)

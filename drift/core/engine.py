@@ -91,6 +91,7 @@ def column_drift(
         reference_missing_share=column.missing_share,
         calibrated=tuned is not None,
         false_alarm_rate=None if tuned is None else tuned.rate,
+        calibration_size=None if tuned is None else tuned.size,
     )
 
 

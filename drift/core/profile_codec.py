@@ -18,7 +18,8 @@ from drift.core.columns import CategoricalData, ColumnType, NumericData
 from drift.core.performance import Performance, Task
 from drift.core.reference import ColumnProfile, ReferenceProfile, Role
 
-FORMAT = "drift-sidecar/profile/1"
+#: 2: calibrated thresholds per window size (``Calibration.sizes``), one threshold before
+FORMAT = "drift-sidecar/profile/2"
 
 
 class ProfileFormatError(ValueError):

@@ -48,6 +48,10 @@ def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 class ColumnStatus(StrEnum):
     OK = "ok"
     INSUFFICIENT_DATA = "insufficient_data"
@@ -72,6 +76,9 @@ class ColumnDrift:
     #: expected false-alarm rate per evaluation on clean traffic at it (None: not known)
     calibrated: bool = False
     false_alarm_rate: float | None = None
+    #: the window size (samples) the calibrated threshold was calibrated for: the window's
+    #: size when full, a smaller size of the ladder while it fills (None: not calibrated)
+    calibration_size: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +95,7 @@ class ColumnDrift:
             "adjusted_score": _finite(self.adjusted_score),
             "calibrated": self.calibrated,
             "false_alarm_rate": self.false_alarm_rate,
+            "calibration_size": self.calibration_size,
         }
 
     def to_state(self) -> dict[str, Any]:
@@ -115,6 +123,7 @@ class ColumnDrift:
             adjusted_score=_float_or_none(state["adjusted_score"]),
             calibrated=bool(state.get("calibrated", False)),  # absent in older snapshots
             false_alarm_rate=_float_or_none(state.get("false_alarm_rate")),
+            calibration_size=_int_or_none(state.get("calibration_size")),  # absent before
         )
 
 

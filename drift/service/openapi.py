@@ -363,6 +363,11 @@ COLUMN_DRIFT = _object(
             **_SHARE,
             "description": "expected false-alarm rate per evaluation at the calibrated threshold",
         },
+        "calibration_size": {
+            "type": ["integer", "null"],
+            "description": "the window size the threshold was calibrated at: the largest "
+            "calibrated size up to the window's sample count (null: not calibrated)",
+        },
     },
 )
 DRIFT_REPORT = _object(

@@ -4,9 +4,9 @@ version.
 Layout: ``<cache_dir>/<model>/<key>/<version-hash>.npz`` (``drift.core.profile_codec`` bytes) and a
 ``.json`` of metadata beside each, plus ``latest.json`` naming the version last installed. The
 ``key`` hashes everything that shapes a profile (the source settings, column roles, sampling,
-``max_categories`` and the codec format; with ``drift.calibration``, the drift options and the
-window size its thresholds are calibrated for), so changing the config never serves a stale
-profile.
+``max_categories`` and the codec format; with ``drift.calibration``, the drift options, the
+window size its thresholds are calibrated for and the ladder of smaller sizes calibrated with
+it), so changing the config never serves a stale profile.
 
 With ``estimation`` enabled, ``<version-hash>.estimators.npz`` (``drift.core.estimation_codec``
 bytes) holds what was fitted on that version (CBPE, DLE, the reconstruction, the domain
@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from drift.config import ModelConfig
+from drift.core.calibration import calibration_sizes
 from drift.core.estimation_codec import (
     EstimatorFormatError,
     FittedEstimators,
@@ -91,6 +92,7 @@ def cache_key(config: ModelConfig) -> str:
         shaping["calibration"] = {
             "drift": config.drift.model_dump(mode="json"),
             "window_size": config.window.size,
+            "sizes": list(calibration_sizes(config.window.size)),
         }
     if config.estimation.enabled:  # the fitted estimators are cached with the profile
         shaping["estimation"] = {

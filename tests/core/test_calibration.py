@@ -304,19 +304,30 @@ def test_a_column_threshold_of_its_own_wins_and_a_changed_method_is_not_calibrat
     assert again.column("age").threshold == METHODS[again.column("age").method].default_threshold
 
 
-def test_a_window_still_filling_up_keeps_the_methods_own_thresholds() -> None:
-    """The thresholds state their rate for full windows: a window of fewer samples (after a
-    start, or a quiet time window) is scored with the method's threshold, and says so."""
+def test_a_window_still_filling_up_is_held_to_a_smaller_sizes_threshold() -> None:
+    """A window of fewer samples (after a start, or a quiet time window) is held to the
+    threshold calibrated for a smaller size of the ladder (tests/core/test_calibration_sizes.py
+    has the rates); below the smallest size the method's own threshold applies, and says so."""
     profile = _profile()
     options = DriftConfig(calibration=CalibrationConfig())
-    calibrated = dataclasses.replace(profile, calibration=calibrate(profile, options, 300))
-    partial = evaluate("m", calibrated, _window(profile, 120, 1), options, 300)
+    calibration = calibrate(profile, options, 300)
+    assert calibration.sizes == (10, 19, 38, 75, 150, 300)
+    calibrated = dataclasses.replace(profile, calibration=calibration)
+    partial = evaluate("m", calibrated, _window(profile, 150, 1), options, 300)
     for col in partial.columns:
+        entry = calibration.columns[col.column].sizes[-2]
+        assert col.calibrated
+        assert (col.calibration_size, col.threshold) == (150, entry.threshold)
+        assert col.false_alarm_rate == entry.rate
+    assert partial.expected_false_alarm_rate is not None
+    tiny = evaluate("m", calibrated, _window(profile, 8, 1), options, 300)
+    for col in tiny.columns:
         assert not col.calibrated
+        assert col.calibration_size is None
         assert col.threshold == METHODS[col.method].default_threshold
-    assert partial.expected_false_alarm_rate is None
+    assert tiny.expected_false_alarm_rate is None
     full = evaluate("m", calibrated, _window(profile, 300, 1), options, 300)
-    assert all(col.calibrated for col in full.columns)
+    assert all(col.calibrated and col.calibration_size == 300 for col in full.columns)
 
 
 def test_the_dataset_rate_is_the_poisson_binomial_tail() -> None:
