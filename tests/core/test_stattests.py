@@ -346,6 +346,20 @@ def test_ks_p_value_in_unit_interval(pair: tuple[NumericData, NumericData]) -> N
     assert 0.0 <= p <= 1.0
 
 
+@KS_FALLBACK
+@PROPERTY
+@given(ref=hs.numeric_data(0), cur=hs.numeric_data(0))
+def test_ks_equals_scipys_public_ks_2samp_on_any_pair(ref: NumericData, cur: NumericData) -> None:
+    """``ks`` calls ks_2samp without scipy's axis / nan_policy wrapper where both sides have
+    values (4-5x less overhead per call): the p-value is the public function's, exactly, and
+    an empty side goes through the public function (NaN, as before)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = float(stats.ks_2samp(ref.values, cur.values).pvalue)
+        got = score("ks", ref, cur, NUM)  # an empty side: scipy's SmallSampleWarning, as ever
+    assert got == expected or (math.isnan(got) and math.isnan(expected))
+
+
 @PROPERTY
 @given(pair=hs.column_pair(CAT), name=st.sampled_from(["chisquare", "z"]))
 def test_categorical_p_values_in_unit_interval(

@@ -24,8 +24,13 @@ def ks(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
     """
     from scipy.stats import ks_2samp
 
+    a, b = numeric_values(ref), numeric_values(cur)
+    # scipy's axis / nan_policy wrapper costs ~4x the test on small samples (calibration scores
+    # hundreds of them per column); our values hold no NaN and are 1-D, where the wrapped
+    # function gives the same statistic and p-value (tests/core/test_stattests.py)
+    test = getattr(ks_2samp, "__wrapped__", ks_2samp) if a.size and b.size else ks_2samp
     with ignoring_warnings(("ks_2samp: Exact calculation unsuccessful", RuntimeWarning)):
-        return float(ks_2samp(numeric_values(ref), numeric_values(cur))[1])
+        return float(test(a, b)[1])
 
 
 def wasserstein(ref: ColumnData, cur: ColumnData, column_type: ColumnType) -> float:
