@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,14 @@ def running_service(
         svc.stop()
 
 
+#: the column roles of ``reference_frame``'s model (credit-scoring in the ``settings`` fixture)
+CREDIT_COLUMNS: dict[str, Any] = {
+    "numerical": ["age", "income"],
+    "categorical": ["city"],
+    "prediction": "score",
+}
+
+
 def reference_frame(rows: int = 800, seed: int = 1) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame(
@@ -103,12 +112,7 @@ def settings(reference_csv: Path) -> Settings:
             "models": {
                 "credit-scoring": {
                     "reference": {"path": str(reference_csv)},
-                    "columns": {
-                        "numerical": ["age", "income"],
-                        "categorical": ["city"],
-                        "prediction": "score",
-                        "id": "request_id",
-                    },
+                    "columns": {**CREDIT_COLUMNS, "id": "request_id"},
                     "window": {"size": 200, "step": 50},
                     "drift": {"share_threshold": 0.5},
                 }

@@ -18,7 +18,7 @@ from drift.service.app import create_app
 from drift.service.references import ReferenceLoader, calibrated
 from drift.service.service import DriftService
 from drift.sources.cache import cache_key
-from tests.conftest import reference_frame, sample, wait_until
+from tests.conftest import CREDIT_COLUMNS, reference_frame, sample, wait_until
 
 MODEL = "credit-scoring"
 
@@ -29,11 +29,7 @@ def _settings(reference_csv: Path, cache: Path, **drift: Any) -> Settings:
             "models": {
                 MODEL: {
                     "reference": {"path": str(reference_csv), "cache_dir": str(cache)},
-                    "columns": {
-                        "numerical": ["age", "income"],
-                        "categorical": ["city"],
-                        "prediction": "score",
-                    },
+                    "columns": CREDIT_COLUMNS,
                     "window": {"size": 200, "step": 50},
                     "drift": drift,
                 }

@@ -24,7 +24,7 @@ from drift.config import SlackConfig, settings_from_mapping
 from drift.service.service import DriftService
 from exporters.alerts.slack import SlackSink
 from tests.alerting_data import SECRET_CITY, SECRET_NUMBER, firing_and_resolved
-from tests.conftest import sample, wait_until
+from tests.conftest import CREDIT_COLUMNS, sample, wait_until
 from tests.recording_server import Recorded, recording_server
 
 RETRY_AFTER = 1
@@ -51,11 +51,7 @@ def service(reference_csv: Path, slack: dict[str, Any]) -> DriftService:
             "models": {
                 "credit-scoring": {
                     "reference": {"path": str(reference_csv)},
-                    "columns": {
-                        "numerical": ["age", "income"],
-                        "categorical": ["city"],
-                        "prediction": "score",
-                    },
+                    "columns": CREDIT_COLUMNS,
                     "window": {"size": 100, "step": 100},
                 }
             },

@@ -64,7 +64,7 @@ from exporters.report.safe_html import (
 )
 from tests.chromium import chromium_command
 from tests.components import missing_component
-from tests.conftest import sample, wait_until
+from tests.conftest import CREDIT_COLUMNS, sample, wait_until
 from tests.exporters.report_server import PAGE_PATH, serve_page
 from tests.integration.conftest import (
     REFERENCE_ROWS,
@@ -283,11 +283,7 @@ def corrected_client(reference_csv: Path) -> Iterator[tuple[TestClient, DriftSer
             "models": {
                 MODEL: {
                     "reference": {"path": str(reference_csv)},
-                    "columns": {
-                        "numerical": ["age", "income"],
-                        "categorical": ["city"],
-                        "prediction": "score",
-                    },
+                    "columns": CREDIT_COLUMNS,
                     "window": {"size": 200, "step": 50},
                     "drift": {"share_threshold": 0.5, "correction": "bonferroni"},
                 }

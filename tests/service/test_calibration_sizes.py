@@ -16,7 +16,7 @@ from drift.config import settings_from_mapping
 from drift.core.calibration import SizeCalibration
 from drift.service.app import create_app
 from drift.service.service import DriftService
-from tests.conftest import reference_frame, running_service, sample, wait_until
+from tests.conftest import CREDIT_COLUMNS, reference_frame, running_service, sample, wait_until
 
 MODEL = "credit-scoring"
 COLUMNS = ("age", "income", "city")
@@ -28,11 +28,7 @@ def _service(reference_csv: Path, window: dict[str, Any]) -> Iterator[DriftServi
             "models": {
                 MODEL: {
                     "reference": {"path": str(reference_csv)},
-                    "columns": {
-                        "numerical": ["age", "income"],
-                        "categorical": ["city"],
-                        "prediction": "score",
-                    },
+                    "columns": CREDIT_COLUMNS,
                     "window": {"min_seconds_between_evaluations": 0, **window},
                     "drift": {"calibration": {"false_alarm_rate": 0.01}},
                 }

@@ -13,7 +13,7 @@ from drift.alerting.testing import RecordingSink
 from drift.config import Settings, settings_from_mapping
 from drift.service.service import DriftService
 from tests.alerting_data import firing_and_resolved
-from tests.conftest import reference_frame, sample, wait_until
+from tests.conftest import CREDIT_COLUMNS, reference_frame, sample, wait_until
 from tests.exporters.test_alerting_delivery_shutdown import HangingSink
 from tests.service.conftest import start
 
@@ -31,11 +31,7 @@ def make_settings(tmp_path: Path, **alerts: Any) -> Settings:
             "models": {
                 MODEL: {
                     "reference": {"path": str(reference)},
-                    "columns": {
-                        "numerical": ["age", "income"],
-                        "categorical": ["city"],
-                        "prediction": "score",
-                    },
+                    "columns": CREDIT_COLUMNS,
                     "window": {"size": 100, "step": 100, "min_seconds_between_evaluations": 0},
                 }
             },

@@ -24,15 +24,9 @@ from drift.sources.cache import (
     cache_key,
 )
 from tests.conftest import reference_frame
+from tests.service.test_estimation import CLASSIFIER
 
-COLUMNS = {
-    "numerical": ["age", "income"],
-    "categorical": ["city"],
-    "prediction": "pred",
-    "prediction_type": "categorical",
-    "target": "truth",
-    "scores": {"1": "proba"},
-}
+COLUMNS = CLASSIFIER["columns"]
 
 
 def config(window: int = 500, **estimation: Any) -> ModelConfig:
