@@ -147,11 +147,18 @@ class EstimationResult:
         higher = HIGHER_IS_BETTER[self.method]
         out = []
         for e in self.performance:
-            limit = e.thresholds.lower if higher else e.thresholds.upper
+            limit = self._worse_limit(e)
             worse = limit is not None and (e.value < limit if higher else e.value > limit)
             if worse and math.isfinite(e.value):
                 out.append(e)
         return tuple(out)
+
+    def _worse_limit(self, estimate: Estimate) -> float | None:
+        """The threshold on the estimate's worse side: the lower one for CBPE's metrics (higher
+        is better), the upper one for DLE's errors."""
+        assert self.method is not None
+        thresholds = estimate.thresholds
+        return thresholds.lower if HIGHER_IS_BETTER[self.method] else thresholds.upper
 
     def conditions(self) -> list[tuple[str, bool, str]]:
         """(alert kind, condition met, what was measured) for the native alerts of this window:
@@ -167,7 +174,7 @@ class EstimationResult:
                 side = "lower" if HIGHER_IS_BETTER[self.method] else "upper"
                 parts = [
                     f"estimated {e.metric} {e.value:.4g} beyond its {side} threshold "
-                    f"{(e.thresholds.lower if side == 'lower' else e.thresholds.upper):.4g}"
+                    f"{self._worse_limit(e):.4g}"
                     for e in degraded
                 ]
             else:
@@ -505,12 +512,9 @@ class ModelEstimation:
             latest = self._latest
         if not predictions and latest is None:
             return None
-        width = len(scores[0]) if scores and isinstance(scores[0], tuple) else 0
         return {
             "predictions": predictions,
-            "scores": np.asarray(scores, dtype=np.float64).reshape(
-                (len(scores), width) if width else (len(scores),)
-            ),
+            "scores": np.asarray(scores, dtype=np.float64),  # (n,) binary, (n, classes) multiclass
             "latest": None if latest is None else _result_state(latest),
         }
 
@@ -532,11 +536,8 @@ class ModelEstimation:
         if predictions and cbpe is None:
             raise ValueError("scores were saved, but this model has no fitted CBPE")
         if cbpe is not None and len(scores):
-            width = len(cbpe.classes) if cbpe.multiclass else 0
-            if (scores.ndim, scores.shape[1] if scores.ndim == 2 else 0) != (
-                2 if width else 1,
-                width,
-            ):
+            fits = (len(scores), len(cbpe.classes)) if cbpe.multiclass else (len(scores),)
+            if scores.shape != fits:
                 raise ValueError(f"scores of shape {scores.shape} do not fit the model's classes")
         rows: list[float | tuple[float, ...]] = (
             [tuple(float(v) for v in row) for row in scores]
@@ -645,36 +646,27 @@ def _result_state(result: EstimationResult) -> dict[str, Any]:
     return asdict(result)
 
 
+def _banded(saved: Mapping[str, Any]) -> tuple[float, float, float, float, Thresholds, bool]:
+    """The fields an ``Estimate`` (after its metric) and a ``ReconstructionError`` share, in
+    their order: value, sampling error, band, thresholds, alert."""
+    return (
+        float(saved["value"]),
+        float(saved["sampling_error"]),
+        float(saved["lower"]),
+        float(saved["upper"]),
+        _thresholds(saved["thresholds"]),
+        bool(saved["alert"]),
+    )
+
+
 def _result_from_state(saved: Mapping[str, Any]) -> EstimationResult:
     """What ``_result_state`` gave, rebuilt and type-checked (raises on a damaged part)."""
     method = saved["method"]
     if method not in (None, *HIGHER_IS_BETTER):
         raise ValueError(f"unknown estimation method {method!r}")
-    performance = tuple(
-        Estimate(
-            str(e["metric"]),
-            float(e["value"]),
-            float(e["sampling_error"]),
-            float(e["lower"]),
-            float(e["upper"]),
-            _thresholds(e["thresholds"]),
-            bool(e["alert"]),
-        )
-        for e in saved["performance"]
-    )
+    performance = tuple(Estimate(str(e["metric"]), *_banded(e)) for e in saved["performance"])
     m = saved["multivariate"]
-    multivariate = (
-        None
-        if m is None
-        else ReconstructionError(
-            float(m["value"]),
-            float(m["sampling_error"]),
-            float(m["lower"]),
-            float(m["upper"]),
-            _thresholds(m["thresholds"]),
-            bool(m["alert"]),
-        )
-    )
+    multivariate = None if m is None else ReconstructionError(*_banded(m))
     d = saved["domain"]
     domain = (
         None

@@ -509,13 +509,13 @@ class DriftService:
         return None if error is None else public_error(error, self._references.get(model))
 
     def estimation_exports(self) -> Iterator[EstimationExport]:
+        if self.shipper is not None:
+            return  # its aggregator estimates
         for name, estimation in self.estimation.items():
             if not estimation.enabled:
                 continue
             if self.aggregator is not None and not self.aggregator.reports(name):
                 continue  # as in ``views``: another aggregator owns it
-            if self.shipper is not None:
-                continue  # its aggregator estimates
             yield estimation.export()
 
     def views(self) -> Iterator[ModelView]:

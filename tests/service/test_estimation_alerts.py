@@ -165,6 +165,18 @@ def multiclass_frame(rows: int, seed: int) -> pd.DataFrame:
     )
 
 
+def multiclass_samples(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``frame``'s rows as samples with a score per class."""
+    return [
+        {
+            "features": {"x": r.x},
+            "prediction": r.pred,
+            "scores": {"a": r.pa, "b": r.pb, "c": r.pc},
+        }
+        for r in frame.itertuples()
+    ]
+
+
 @pytest.mark.parametrize("positive_label", [None, "b"])
 def test_multiclass_averages_carry_the_realized_macro_names(
     tmp_path: Path, positive_label: str | None
@@ -188,16 +200,7 @@ def test_multiclass_averages_carry_the_realized_macro_names(
     service.start(load_in_background=False)
     try:
         window = multiclass_frame(WINDOW, 2)
-        body = {
-            "samples": [
-                {
-                    "features": {"x": r.x},
-                    "prediction": r.pred,
-                    "scores": {"a": r.pa, "b": r.pb, "c": r.pc},
-                }
-                for r in window.itertuples()
-            ]
-        }
+        body = {"samples": multiclass_samples(window)}
         estimation = service.estimation["m"]
         service.ingest("m", body)
         wait_until(lambda: estimation.latest is not None, what="an estimate")

@@ -19,7 +19,7 @@ from drift.service.service import DriftService
 from drift.service.state import read_snapshot, write_snapshot
 from tests.conftest import started_service, wait_until
 from tests.service.test_estimation import CLASSIFIER, classifier_frame, samples
-from tests.service.test_estimation_alerts import unsure
+from tests.service.test_estimation_alerts import multiclass_frame, multiclass_samples, unsure
 
 WINDOW = 400
 STEP = 100
@@ -176,3 +176,45 @@ def test_a_damaged_estimation_part_is_logged_and_the_window_restored(
         )
         == 1
     )
+
+
+def test_a_multiclass_models_scores_come_back_one_row_per_sample(
+    tmp_path: Path, services: list[DriftService]
+) -> None:
+    """Multiclass CBPE keeps a score per class: saved as one (samples, classes) array and
+    restored row by row; the estimate after the restart is the one before it."""
+    multiclass_frame(3000, 1).to_csv(tmp_path / "ref.csv", index=False)
+    settings = settings_from_mapping(
+        {
+            "state": {"dir": str(tmp_path / "state"), "snapshot_seconds": 3600},
+            "models": {
+                "m": {
+                    "reference": {"path": str(tmp_path / "ref.csv")},
+                    "columns": {
+                        "numerical": ["x"],
+                        "prediction": "pred",
+                        "prediction_type": "categorical",
+                        "target": "truth",
+                        "scores": {"a": "pa", "b": "pb", "c": "pc"},
+                    },
+                    "window": {"size": WINDOW, "step": STEP},
+                    "estimation": {"cbpe": True},
+                }
+            },
+        }
+    )
+    old = start(services, settings)
+    window = multiclass_frame(STEP, 2)
+    old.ingest("m", {"samples": multiclass_samples(window)})
+    wait_until(lambda: old.estimation["m"].latest is not None, what="an estimate")
+    assert old.state is not None
+    assert old.state.snapshot("m")
+    saved = old.estimation["m"].to_state()
+    assert saved is not None
+    assert saved["scores"].shape == (STEP, 3)
+
+    new = start(services, settings)
+    again = new.estimation["m"].to_state()
+    assert again is not None
+    np.testing.assert_array_equal(again["scores"], saved["scores"])
+    assert new.estimation["m"].latest == old.estimation["m"].latest
