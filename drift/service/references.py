@@ -226,23 +226,25 @@ class ReferenceLoader:
         def write() -> None:
             self.cache.put_estimators(version_id, fitted)
 
-        if not self.fallback:
+        if self.fallback:  # before the install, as the profile of a remote source
+            self._guarded("the estimators", write)
+        else:
             self._in_background("the estimators", write)
-            return
-        try:
-            write()
-        except Exception:  # the cache is an optimization: never fail a load for it
-            log.warning("model %s: cannot cache the estimators", self.model, exc_info=True)
 
     def _put_in_background(self, entry: CachedEntry, profile: ReferenceProfile) -> None:
         self._in_background("the reference profile", lambda: self.cache.put(entry, profile))
 
+    def _guarded(self, what: str, write: Callable[[], None]) -> None:
+        """``write()``, a failure logged: the cache is an optimization, never fail a load for it."""
+        try:
+            write()
+        except Exception:
+            log.warning("model %s: cannot cache %s", self.model, what, exc_info=True)
+
     def _in_background(self, what: str, write: Callable[[], None]) -> None:
         def run() -> None:
             try:
-                write()
-            except Exception:  # the cache is an optimization: never fail a load for it
-                log.warning("model %s: cannot cache %s", self.model, what, exc_info=True)
+                self._guarded(what, write)
             finally:
                 atexit.unregister(wait)
 
